@@ -1,0 +1,1 @@
+"""Output sinks (ClickHouse history, Prometheus exposition) fed by the stream agents."""
