@@ -1,0 +1,558 @@
+"""The SLA engine: per-entity clocks driven by events and by the passing of event time.
+
+Pure and deterministic: `apply(event, t)` and `advance(t)` in, `SlaRecord`s out (`drain()`).
+There is no wall clock here: the caller says what time it is, so the live Faust agents, the
+offline replay and the tests get record-for-record identical results for the same input order.
+
+Breaches and warnings are timer driven: every running clock has its next threshold (a `warn_at`
+fraction, then the deadline) in a heap keyed by the instant, computed with the clock's calendar.
+`advance(t)` fires everything due before `t`, so a breach is declared the moment the deadline
+passes, not when the entity's next event happens to reveal it.
+"""
+from __future__ import annotations
+
+import heapq
+from typing import Callable
+
+from .policy import Policy, PolicySet, Target
+from .records import SlaRecord
+
+RUNNING, PAUSED, STOPPED = 0, 1, 2
+
+FIRST_RESPONSE = "first_response"
+NEXT_RESPONSE = "next_response"
+ASSIGNMENT = "assignment"
+RESOLUTION = "resolution"
+
+_TICKET_METRICS = (FIRST_RESPONSE, ASSIGNMENT, RESOLUTION)
+_CONVERSATION_METRICS = (FIRST_RESPONSE, RESOLUTION)
+_DONE_STATUSES = ("solved", "closed")
+_PAUSE_STATUSES = ("pending", "on_hold")
+
+
+class Clock:
+    """One SLA clock (one metric, one cycle) of one entity.
+
+    Elapsed time is kept as `seg_elapsed` at `seg_start` plus the calendar time since then while
+    running; a re-match or a resume starts a new segment, which is how elapsed time survives a
+    change of calendar.
+    """
+
+    __slots__ = ("entity", "metric", "cycle", "policy", "target", "state", "seg_start",
+                 "seg_elapsed", "deadline", "breached", "warned", "sched", "outcome")
+
+    def __init__(self, entity: "Entity", metric: str, cycle: int, policy: Policy,
+                 target: Target, start: int, elapsed: int) -> None:
+        self.entity = entity
+        self.metric = metric
+        self.cycle = cycle
+        self.policy = policy
+        self.target = target
+        self.state = RUNNING
+        self.seg_start = start
+        self.seg_elapsed = elapsed
+        self.deadline = 0
+        self.breached = False
+        self.warned: tuple[float, ...] = ()
+        self.sched = 0        # sequence number of this clock's live heap entry (0: none)
+        self.outcome = ""     # status of the record that stopped it
+
+    def elapsed_at(self, t: int) -> int:
+        if self.state == RUNNING and t > self.seg_start:
+            return self.seg_elapsed + self.target.calendar.elapsed(self.seg_start, t)
+        return self.seg_elapsed
+
+    def compute_deadline(self, now: int) -> None:
+        """Deadline from `now` given the elapsed time so far; a breach instant is kept as is."""
+        if self.breached:
+            return
+        remaining = self.target.target_us - self.seg_elapsed
+        self.deadline = self.target.calendar.add(now, remaining) if remaining > 0 else now
+
+
+class Entity:
+    """What the engine keeps per open conversation or ticket: attributes, flags, clocks."""
+
+    __slots__ = ("kind", "id", "channel", "priority", "customer_tier", "category", "queue",
+                 "group", "assignee", "last_agent", "start", "policy", "clocks", "responded",
+                 "waiting_since", "nr_cycles", "status", "assigned", "pauses")
+
+    def __init__(self, kind: str, entity_id: str, start: int) -> None:
+        self.kind = kind
+        self.id = entity_id
+        self.start = start
+        self.channel: str | None = None
+        self.priority: str | None = None
+        self.customer_tier: str | None = None
+        self.category: str | None = None
+        self.queue: str | None = None
+        self.group: str | None = None
+        self.assignee: str | None = None
+        self.last_agent: str | None = None
+        self.policy: Policy | None = None
+        self.clocks: dict[str, Clock] = {}
+        self.responded = False
+        self.waiting_since: int | None = None
+        self.nr_cycles = 0
+        self.status = "new"
+        self.assigned = False
+        # Resolution pause intervals [start, end or None]; needed only when a re-match brings a
+        # resolution target that has to be computed from the entity's start.
+        self.pauses: list[list[int | None]] | None = None
+
+    def attrs(self) -> dict[str, str | None]:
+        return {"kind": self.kind, "channel": self.channel, "priority": self.priority,
+                "customer_tier": self.customer_tier, "category": self.category,
+                "queue": self.queue, "group": self.group}
+
+    @property
+    def agent_id(self) -> str | None:
+        return self.assignee if self.assignee is not None else self.last_agent
+
+
+class EngineStats:
+    __slots__ = ("applied", "duplicates", "orphans", "late", "records")
+
+    def __init__(self) -> None:
+        self.applied = 0
+        self.duplicates = 0
+        self.orphans = 0      # events for an entity that has not started (or has ended)
+        self.late = 0         # events older than time already advanced past
+        self.records = 0
+
+
+class SlaEngine:
+    """Apply events in event-time order and advance time; collect `SlaRecord`s.
+
+    Contract with the driver: call `apply` in non-decreasing event time where possible (the live
+    pipeline's sequencer and the replay both do); an older event is still applied, at its own
+    time, and counted as late. `advance(t)` fires thresholds due strictly before `t`, so events
+    at an instant are applied before the deadlines of that same instant fire.
+    """
+
+    def __init__(self, policies: PolicySet, dedup: bool = True) -> None:
+        self.policies = policies
+        self.entities: dict[tuple[str, str], Entity] = {}
+        self.now = -(1 << 62)
+        self.stats = EngineStats()
+        self._seen: set[str] | None = set() if dedup else None
+        self._heap: list[tuple[int, int, Clock]] = []
+        self._seq = 0
+        self._out: list[SlaRecord] = []
+        self._handlers: dict[str, Callable] = {
+            "conversation.started": self._conversation_started,
+            "conversation.message": self._conversation_message,
+            "conversation.assigned": self._conversation_assigned,
+            "conversation.transferred": self._conversation_transferred,
+            "conversation.ended": self._conversation_ended,
+            "conversation.rated": None,
+            "ticket.created": self._ticket_created,
+            "ticket.assigned": self._ticket_assigned,
+            "ticket.status_changed": self._ticket_status_changed,
+            "ticket.comment": self._ticket_comment,
+            "ticket.priority_changed": self._ticket_priority_changed,
+            "ticket.rated": None,
+        }
+
+    # ------------------------------------------------------------------ driving
+    def apply(self, event, t: int) -> bool:
+        """Apply one decoded event occurring at `t` (µs). Returns False for a duplicate."""
+        seen = self._seen
+        if seen is not None:
+            if event.event_id in seen:
+                self.stats.duplicates += 1
+                return False
+            seen.add(event.event_id)
+        if t > self.now:
+            self._fire(t)
+            self.now = t
+        elif t < self.now:
+            self.stats.late += 1
+        self.stats.applied += 1
+        handler = self._handlers[event.type]
+        if handler is not None:
+            handler(event, t)
+        return True
+
+    def advance(self, t: int) -> None:
+        """Event time has reached `t`: fire every threshold due before `t`."""
+        if t > self.now:
+            self._fire(t)
+            self.now = t
+
+    def drain(self) -> list[SlaRecord]:
+        out, self._out = self._out, []
+        return out
+
+    @property
+    def open_entities(self) -> int:
+        return len(self.entities)
+
+    def next_due(self) -> int | None:
+        """The earliest pending threshold instant (for the live worker's idle timer)."""
+        heap = self._heap
+        while heap and heap[0][2].sched != heap[0][1]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    # ------------------------------------------------------------------ timers
+    def _fire(self, t: int) -> None:
+        heap = self._heap
+        while heap and heap[0][0] < t:
+            due, seq, clock = heapq.heappop(heap)
+            if clock.sched != seq:
+                continue  # superseded: the clock stopped, paused or was rescheduled
+            clock.sched = 0
+            self._threshold(clock, due)
+            self._schedule(clock)
+
+    def _next_threshold(self, clock: Clock) -> tuple[float | None, int] | None:
+        if clock.breached:
+            return None
+        target_us = clock.target.target_us
+        for f in clock.policy.warn_at:
+            if f not in clock.warned:
+                return f, round(f * target_us)
+        return None, target_us
+
+    def _schedule(self, clock: Clock) -> None:
+        nxt = self._next_threshold(clock) if clock.state == RUNNING else None
+        if nxt is None:
+            clock.sched = 0
+            return
+        threshold = nxt[1]
+        remaining = threshold - clock.seg_elapsed
+        # A threshold already passed at the segment start (re-match to a smaller target, resume
+        # of such a clock) fires at that instant, as the spec asks.
+        due = clock.target.calendar.add(clock.seg_start, remaining) if remaining > 0 else clock.seg_start
+        self._seq += 1
+        clock.sched = self._seq
+        heapq.heappush(self._heap, (due, self._seq, clock))
+
+    def _threshold(self, clock: Clock, due: int) -> None:
+        fraction, threshold = self._next_threshold(clock)
+        elapsed = threshold if threshold > clock.seg_elapsed else clock.seg_elapsed
+        if fraction is None:
+            clock.breached = True
+            clock.deadline = due
+            self._emit(clock, "breached", due, elapsed)
+        else:
+            clock.warned = clock.warned + (fraction,)
+            self._emit(clock, "warning", due, elapsed)
+
+    # ------------------------------------------------------------------ records
+    def _emit(self, clock: Clock, status: str, at: int, elapsed: int, agent: str | None = None) -> None:
+        e = clock.entity
+        self._out.append(SlaRecord(
+            e.kind, e.id, clock.metric, clock.policy.name, clock.cycle, status,
+            clock.target.target_us, elapsed, clock.deadline, at, e.channel, e.priority,
+            e.customer_tier, e.category, agent if agent is not None else e.agent_id,
+            e.queue, e.group))
+        self.stats.records += 1
+
+    # ------------------------------------------------------------------ clock transitions
+    def _start(self, entity: Entity, metric: str, t: int, elapsed: int = 0,
+               cycle: int = 1, paused: bool = False) -> Clock | None:
+        policy = entity.policy
+        target = policy.targets.get(metric) if policy is not None else None
+        if target is None:
+            return None
+        clock = Clock(entity, metric, cycle, policy, target, t, elapsed)
+        if paused:
+            clock.state = PAUSED
+        clock.compute_deadline(t)
+        entity.clocks[metric] = clock
+        self._schedule(clock)
+        return clock
+
+    def _stop(self, clock: Clock, t: int, agent: str | None = None) -> None:
+        elapsed = clock.elapsed_at(t)
+        late = clock.breached or elapsed > clock.target.target_us
+        status = "completed_late" if late else "achieved"
+        self._end(clock, t, elapsed, status, agent)
+
+    def _end(self, clock: Clock, t: int, elapsed: int, status: str, agent: str | None = None) -> None:
+        clock.seg_elapsed = elapsed
+        clock.state = STOPPED
+        clock.sched = 0
+        clock.outcome = status
+        self._emit(clock, status, t, elapsed, agent)
+
+    def _cancel(self, clock: Clock, t: int, status: str = "cancelled") -> None:
+        self._end(clock, t, clock.elapsed_at(t), status)
+
+    def _pause(self, clock: Clock, t: int) -> None:
+        clock.seg_elapsed = clock.elapsed_at(t)
+        clock.state = PAUSED
+        clock.sched = 0
+        self._emit(clock, "paused", t, clock.seg_elapsed)
+
+    def _resume(self, clock: Clock, t: int) -> None:
+        clock.state = RUNNING
+        clock.seg_start = t
+        clock.compute_deadline(t)
+        self._emit(clock, "resumed", t, clock.seg_elapsed)
+        self._schedule(clock)
+
+    def _retarget(self, clock: Clock, t: int, policy: Policy) -> None:
+        """Continue a clock under another policy, keeping its elapsed time."""
+        if clock.state == RUNNING:
+            clock.seg_elapsed = clock.elapsed_at(t)
+            clock.seg_start = t
+        clock.policy = policy
+        clock.target = policy.targets[clock.metric]
+        clock.compute_deadline(t)
+        self._schedule(clock)
+
+    # ------------------------------------------------------------------ policy
+    def _assign_policy(self, entity: Entity) -> None:
+        entity.policy = self.policies.match(entity.attrs())
+
+    def _rematch(self, entity: Entity, t: int) -> None:
+        old = entity.policy
+        new = self.policies.match(entity.attrs())
+        if new is old:
+            return
+        entity.policy = new
+        new_targets = new.targets if new is not None else {}
+        for metric, clock in list(entity.clocks.items()):
+            if clock.state == STOPPED:
+                continue  # a finished clock keeps its outcome; a reopen re-targets it
+            if metric in new_targets:
+                self._retarget(clock, t, new)
+            else:
+                self._cancel(clock, t)
+        old_targets = old.targets if old is not None else {}
+        for metric in new_targets:
+            if metric not in old_targets:
+                self._start_from_entity_start(entity, metric, t)
+
+    def _start_from_entity_start(self, entity: Entity, metric: str, t: int) -> None:
+        """A metric only the new policy has: as if it had run since the entity started."""
+        clock = entity.clocks.get(metric)
+        if clock is not None and clock.state != STOPPED:
+            return
+        target = entity.policy.targets[metric]
+        cal = target.calendar
+        if metric == FIRST_RESPONSE:
+            if entity.responded:
+                return
+            self._start(entity, metric, t, cal.elapsed(entity.start, t))
+        elif metric == ASSIGNMENT:
+            if entity.kind != "ticket" or entity.assigned:
+                return
+            self._start(entity, metric, t, cal.elapsed(entity.start, t))
+        elif metric == RESOLUTION:
+            if entity.kind == "ticket" and entity.status in _DONE_STATUSES:
+                return
+            elapsed = cal.elapsed(entity.start, t)
+            for p_start, p_end in entity.pauses or ():
+                elapsed -= cal.elapsed(p_start, t if p_end is None else p_end)
+            paused = entity.kind == "ticket" and entity.status in _PAUSE_STATUSES
+            self._start(entity, metric, t, elapsed, paused=paused)
+        elif metric == NEXT_RESPONSE:
+            if entity.waiting_since is None:
+                return
+            entity.nr_cycles += 1
+            self._start(entity, metric, t, cal.elapsed(entity.waiting_since, t),
+                        cycle=entity.nr_cycles)
+
+    # ------------------------------------------------------------------ shared behaviour
+    def _lookup(self, kind: str, entity_id: str) -> Entity | None:
+        entity = self.entities.get((kind, entity_id))
+        if entity is None:
+            self.stats.orphans += 1
+        return entity
+
+    def _running(self, entity: Entity, metric: str) -> Clock | None:
+        clock = entity.clocks.get(metric)
+        if clock is not None and clock.state != STOPPED:
+            return clock
+        return None
+
+    def _customer_message(self, entity: Entity, t: int) -> None:
+        # A new next_response cycle starts only once the first response has been given and no
+        # earlier customer message is still waiting for its reply.
+        if not entity.responded or entity.waiting_since is not None:
+            return
+        entity.waiting_since = t
+        policy = entity.policy
+        if policy is not None and NEXT_RESPONSE in policy.targets:
+            entity.nr_cycles += 1
+            self._start(entity, NEXT_RESPONSE, t, cycle=entity.nr_cycles)
+
+    def _reply(self, entity: Entity, t: int, agent: str | None) -> None:
+        clock = self._running(entity, FIRST_RESPONSE)
+        if clock is not None:
+            self._stop(clock, t, agent)
+        entity.responded = True
+        clock = self._running(entity, NEXT_RESPONSE)
+        if clock is not None:
+            self._stop(clock, t, agent)
+        entity.waiting_since = None
+
+    def _message(self, entity: Entity, t: int, role: str, author_id: str | None) -> None:
+        if role == "customer":
+            self._customer_message(entity, t)
+        elif role == "agent":
+            if author_id is not None:
+                entity.last_agent = author_id
+            self._reply(entity, t, author_id)
+        elif role == "bot":
+            if entity.policy is not None and entity.policy.count_bot_replies:
+                self._reply(entity, t, None)
+        # system messages never stop (or start) a clock
+
+    # ------------------------------------------------------------------ conversations
+    def _conversation_started(self, ev, t: int) -> None:
+        key = ("conversation", ev.conversation_id)
+        if key in self.entities:
+            return  # a second start of the same conversation changes nothing
+        e = Entity("conversation", ev.conversation_id, t)
+        e.channel = ev.channel
+        e.customer_tier = ev.customer_tier
+        e.queue = ev.queue
+        self._assign_policy(e)
+        self.entities[key] = e
+        for metric in _CONVERSATION_METRICS:
+            self._start(e, metric, t)
+
+    def _conversation_message(self, ev, t: int) -> None:
+        e = self._lookup("conversation", ev.conversation_id)
+        if e is not None:
+            self._message(e, t, ev.author_role, ev.author_id)
+
+    def _conversation_assigned(self, ev, t: int) -> None:
+        e = self._lookup("conversation", ev.conversation_id)
+        if e is None:
+            return
+        e.assignee = ev.agent_id
+        if ev.queue is not None and ev.queue != e.queue:
+            e.queue = ev.queue
+            self._rematch(e, t)
+
+    def _conversation_transferred(self, ev, t: int) -> None:
+        e = self._lookup("conversation", ev.conversation_id)
+        if e is None:
+            return
+        e.assignee = ev.to_agent_id
+        if ev.to_queue is not None and ev.to_queue != e.queue:
+            e.queue = ev.to_queue
+            self._rematch(e, t)
+
+    def _conversation_ended(self, ev, t: int) -> None:
+        e = self._lookup("conversation", ev.conversation_id)
+        if e is None:
+            return
+        clock = self._running(e, FIRST_RESPONSE)
+        if clock is not None:
+            self._cancel(clock, t, "abandoned")
+        clock = self._running(e, NEXT_RESPONSE)
+        if clock is not None:
+            self._cancel(clock, t)
+        clock = self._running(e, RESOLUTION)
+        if clock is not None:
+            if ev.outcome == "resolved":
+                self._stop(clock, t)
+            else:
+                self._cancel(clock, t)
+        # An ended conversation can never change a clock again: free its state.
+        del self.entities[("conversation", e.id)]
+
+    # ------------------------------------------------------------------ tickets
+    def _ticket_created(self, ev, t: int) -> None:
+        key = ("ticket", ev.ticket_id)
+        if key in self.entities:
+            return
+        e = Entity("ticket", ev.ticket_id, t)
+        e.channel = ev.channel
+        e.priority = ev.priority
+        e.category = ev.category
+        e.customer_tier = ev.customer_tier
+        e.group = ev.group
+        self._assign_policy(e)
+        self.entities[key] = e
+        for metric in _TICKET_METRICS:
+            self._start(e, metric, t)
+
+    def _ticket_assigned(self, ev, t: int) -> None:
+        e = self._lookup("ticket", ev.ticket_id)
+        if e is None:
+            return
+        e.assignee = ev.assignee_id
+        e.assigned = True
+        clock = self._running(e, ASSIGNMENT)
+        if clock is not None:
+            self._stop(clock, t, ev.assignee_id)
+        if ev.group is not None and ev.group != e.group:
+            e.group = ev.group
+            self._rematch(e, t)
+
+    def _ticket_priority_changed(self, ev, t: int) -> None:
+        e = self._lookup("ticket", ev.ticket_id)
+        if e is not None and ev.priority != e.priority:
+            e.priority = ev.priority
+            self._rematch(e, t)
+
+    def _ticket_comment(self, ev, t: int) -> None:
+        e = self._lookup("ticket", ev.ticket_id)
+        if e is None or not ev.public:
+            return  # internal notes never stop (or start) a clock
+        if e.status in _DONE_STATUSES and ev.author_role == "customer":
+            return  # a solved ticket only comes back through a status change (reopen)
+        self._message(e, t, ev.author_role, ev.author_id)
+
+    def _ticket_status_changed(self, ev, t: int) -> None:
+        e = self._lookup("ticket", ev.ticket_id)
+        if e is None:
+            return
+        prev, new = e.status, ev.status
+        if new == prev:
+            return
+        e.status = new
+        was_done, now_done = prev in _DONE_STATUSES, new in _DONE_STATUSES
+        now_paused = new in _PAUSE_STATUSES
+        if was_done and now_done:
+            return  # solved -> closed: nothing runs
+        if now_paused and e.pauses is None:
+            e.pauses = []
+        if now_paused and not (prev in _PAUSE_STATUSES):
+            e.pauses.append([t, None])
+        elif prev in _PAUSE_STATUSES and not now_paused and e.pauses:
+            e.pauses[-1][1] = t
+        if was_done:
+            self._reopen(e, t, now_paused)
+            return
+        clock = self._running(e, RESOLUTION)
+        if now_done:
+            if clock is not None:
+                self._stop(clock, t)
+            for metric in (NEXT_RESPONSE, FIRST_RESPONSE, ASSIGNMENT):
+                other = self._running(e, metric)
+                if other is not None:
+                    self._cancel(other, t)
+            e.waiting_since = None
+        elif clock is not None:
+            if now_paused and clock.state == RUNNING:
+                self._pause(clock, t)
+            elif not now_paused and clock.state == PAUSED:
+                self._resume(clock, t)
+
+    def _reopen(self, e: Entity, t: int, paused: bool) -> None:
+        """solved/closed -> open/pending: the same resolution clock resumes, elapsed kept."""
+        policy = e.policy
+        if policy is None or RESOLUTION not in policy.targets:
+            return
+        clock = e.clocks.get(RESOLUTION)
+        if clock is None or clock.outcome not in ("achieved", "completed_late"):
+            self._start_from_entity_start(e, RESOLUTION, t)
+            return
+        if clock.policy is not policy:
+            clock.policy = policy
+            clock.target = policy.targets[RESOLUTION]
+        if paused:
+            clock.state = PAUSED
+            clock.compute_deadline(t)
+            self._emit(clock, "paused", t, clock.seg_elapsed)
+        else:
+            self._resume(clock, t)

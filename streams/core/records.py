@@ -1,0 +1,82 @@
+"""SLA records: the one output shape of the SLA engine (spec sla.md, "Records").
+
+A record is an immutable fact about one clock's state change. Replay writes them as JSON Lines,
+the live pipeline publishes them to `sla.events`; both use `to_dict` so the two can be compared
+field for field, and `record_id` so at-least-once delivery can be de-duplicated downstream.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from .timeutil import format_us, seconds
+
+# The contract's field order; JSON output keeps it so files diff cleanly.
+RECORD_FIELDS = (
+    "entity_kind", "entity_id", "metric", "policy", "cycle", "status", "target_seconds",
+    "elapsed_seconds", "deadline", "at", "channel", "priority", "customer_tier", "category",
+    "agent_id",
+)
+# Compatible extension (README "Extensions"): present only when asked for, so a consumer of the
+# plain contract sees exactly the contract's fields.
+EXTENDED_FIELDS = ("record_id", "queue", "group")
+
+STATUSES = ("warning", "breached", "achieved", "completed_late", "abandoned", "paused", "resumed",
+            "cancelled")
+
+
+@dataclass(slots=True, frozen=True)
+class SlaRecord:
+    entity_kind: str
+    entity_id: str
+    metric: str
+    policy: str
+    cycle: int
+    status: str
+    target_us: int
+    elapsed_us: int
+    deadline_us: int | None
+    at_us: int
+    channel: str | None
+    priority: str | None
+    customer_tier: str | None
+    category: str | None
+    agent_id: str | None
+    queue: str | None = None
+    group: str | None = None
+
+    def sort_key(self) -> tuple:
+        """The replay output order: `at`, then entity_id, metric, cycle, status."""
+        return (self.at_us, self.entity_id, self.metric, self.cycle, self.status)
+
+    @property
+    def record_id(self) -> str:
+        # Everything that identifies the change, nothing that could differ between two deliveries
+        # of it: a restarted worker re-emitting the record produces the same id.
+        key = (f"{self.entity_kind}\x1f{self.entity_id}\x1f{self.metric}\x1f{self.cycle}"
+               f"\x1f{self.status}\x1f{self.at_us}")
+        return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+
+    def to_dict(self, extended: bool = False) -> dict:
+        d = {
+            "entity_kind": self.entity_kind,
+            "entity_id": self.entity_id,
+            "metric": self.metric,
+            "policy": self.policy,
+            "cycle": self.cycle,
+            "status": self.status,
+            "target_seconds": seconds(self.target_us),
+            "elapsed_seconds": seconds(self.elapsed_us),
+            "deadline": format_us(self.deadline_us) if self.deadline_us is not None else None,
+            "at": format_us(self.at_us),
+            "channel": self.channel,
+            "priority": self.priority,
+            "customer_tier": self.customer_tier,
+            "category": self.category,
+            "agent_id": self.agent_id,
+        }
+        if extended:
+            d["record_id"] = self.record_id
+            d["queue"] = self.queue
+            d["group"] = self.group
+        return d
