@@ -12,8 +12,6 @@ from operator import itemgetter
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Iterable, Iterator
 
-import orjson
-
 from .core.engine import SlaEngine
 from .core.events import EventError, decode_event
 from .core.policy import PolicySet
@@ -112,11 +110,9 @@ class _Counter:
 
 def write_records(records: Iterable[SlaRecord], out: BinaryIO, extended: bool = False) -> int:
     n = 0
-    dumps = orjson.dumps
-    opt = orjson.OPT_APPEND_NEWLINE
     buf = []
     for rec in records:
-        buf.append(dumps(rec.to_dict(extended), option=opt))
+        buf.append(rec.to_json(extended))
         n += 1
         if len(buf) >= 4096:
             out.write(b"".join(buf))

@@ -12,6 +12,7 @@ passes, not when the entity's next event happens to reveal it.
 from __future__ import annotations
 
 import heapq
+import sys
 from typing import Callable
 
 from .policy import Policy, PolicySet, Target
@@ -28,6 +29,13 @@ _TICKET_METRICS = (FIRST_RESPONSE, ASSIGNMENT, RESOLUTION)
 _CONVERSATION_METRICS = (FIRST_RESPONSE, RESOLUTION)
 _DONE_STATUSES = ("solved", "closed")
 _PAUSE_STATUSES = ("pending", "on_hold")
+_SEQ_BITS = 24
+_SEQ_MASK = (1 << _SEQ_BITS) - 1
+
+
+def _intern(value: str | None) -> str | None:
+    # Channels, tiers, queues and agent ids repeat across millions of entities: share one copy.
+    return sys.intern(value) if value is not None else None
 
 
 class Clock:
@@ -57,6 +65,11 @@ class Clock:
         self.sched = 0        # sequence number of this clock's live heap entry (0: none)
         self.outcome = ""     # status of the record that stopped it
 
+    def __lt__(self, other: "Clock") -> bool:
+        # Only reached when two heap keys are equal, i.e. the same due instant and a sequence
+        # number that wrapped around: any consistent order will do, a TypeError would not.
+        return id(self) < id(other)
+
     def elapsed_at(self, t: int) -> int:
         if self.state == RUNNING and t > self.seg_start:
             return self.seg_elapsed + self.target.calendar.elapsed(self.seg_start, t)
@@ -73,9 +86,12 @@ class Clock:
 class Entity:
     """What the engine keeps per open conversation or ticket: attributes, flags, clocks."""
 
+    # One slot per metric rather than a dict of clocks: a dict costs ~200 bytes per entity, and
+    # the engine's memory is dominated by open entities (goal: <= 1 KiB each).
     __slots__ = ("kind", "id", "channel", "priority", "customer_tier", "category", "queue",
-                 "group", "assignee", "last_agent", "start", "policy", "clocks", "responded",
-                 "waiting_since", "nr_cycles", "status", "assigned", "pauses")
+                 "group", "assignee", "last_agent", "start", "policy", "first_response",
+                 "next_response", "assignment", "resolution", "responded", "waiting_since",
+                 "nr_cycles", "status", "assigned", "pauses")
 
     def __init__(self, kind: str, entity_id: str, start: int) -> None:
         self.kind = kind
@@ -90,7 +106,10 @@ class Entity:
         self.assignee: str | None = None
         self.last_agent: str | None = None
         self.policy: Policy | None = None
-        self.clocks: dict[str, Clock] = {}
+        self.first_response: Clock | None = None
+        self.next_response: Clock | None = None
+        self.assignment: Clock | None = None
+        self.resolution: Clock | None = None
         self.responded = False
         self.waiting_since: int | None = None
         self.nr_cycles = 0
@@ -104,6 +123,10 @@ class Entity:
         return {"kind": self.kind, "channel": self.channel, "priority": self.priority,
                 "customer_tier": self.customer_tier, "category": self.category,
                 "queue": self.queue, "group": self.group}
+
+    def clocks(self) -> list[Clock]:
+        return [c for c in (self.first_response, self.next_response, self.assignment,
+                            self.resolution) if c is not None]
 
     @property
     def agent_id(self) -> str | None:
@@ -132,11 +155,13 @@ class SlaEngine:
 
     def __init__(self, policies: PolicySet, dedup: bool = True) -> None:
         self.policies = policies
-        self.entities: dict[tuple[str, str], Entity] = {}
+        # Keyed by id per kind (not by a (kind, id) tuple): saves a tuple per open entity.
+        self.entities: dict[str, dict[str, Entity]] = {"conversation": {}, "ticket": {}}
         self.now = -(1 << 62)
         self.stats = EngineStats()
         self._seen: set[str] | None = set() if dedup else None
-        self._heap: list[tuple[int, int, Clock]] = []
+        # (due << _SEQ_BITS | seq, clock): one int instead of two per entry, ties broken by seq.
+        self._heap: list[tuple[int, Clock]] = []
         self._seq = 0
         self._out: list[SlaRecord] = []
         self._handlers: dict[str, Callable] = {
@@ -186,24 +211,28 @@ class SlaEngine:
 
     @property
     def open_entities(self) -> int:
-        return len(self.entities)
+        return sum(len(d) for d in self.entities.values())
+
+    def entity(self, kind: str, entity_id: str) -> Entity | None:
+        return self.entities[kind].get(entity_id)
 
     def next_due(self) -> int | None:
         """The earliest pending threshold instant (for the live worker's idle timer)."""
         heap = self._heap
-        while heap and heap[0][2].sched != heap[0][1]:
+        while heap and heap[0][1].sched != heap[0][0]:
             heapq.heappop(heap)
-        return heap[0][0] if heap else None
+        return heap[0][0] >> _SEQ_BITS if heap else None
 
     # ------------------------------------------------------------------ timers
     def _fire(self, t: int) -> None:
         heap = self._heap
-        while heap and heap[0][0] < t:
-            due, seq, clock = heapq.heappop(heap)
-            if clock.sched != seq:
+        limit = t << _SEQ_BITS
+        while heap and heap[0][0] < limit:
+            key, clock = heapq.heappop(heap)
+            if clock.sched != key:
                 continue  # superseded: the clock stopped, paused or was rescheduled
             clock.sched = 0
-            self._threshold(clock, due)
+            self._threshold(clock, key >> _SEQ_BITS)
             self._schedule(clock)
 
     def _next_threshold(self, clock: Clock) -> tuple[float | None, int] | None:
@@ -225,9 +254,9 @@ class SlaEngine:
         # A threshold already passed at the segment start (re-match to a smaller target, resume
         # of such a clock) fires at that instant, as the spec asks.
         due = clock.target.calendar.add(clock.seg_start, remaining) if remaining > 0 else clock.seg_start
-        self._seq += 1
-        clock.sched = self._seq
-        heapq.heappush(self._heap, (due, self._seq, clock))
+        self._seq = seq = (self._seq + 1) & _SEQ_MASK or 1
+        clock.sched = key = (due << _SEQ_BITS) | seq
+        heapq.heappush(self._heap, (key, clock))
 
     def _threshold(self, clock: Clock, due: int) -> None:
         fraction, threshold = self._next_threshold(clock)
@@ -261,7 +290,7 @@ class SlaEngine:
         if paused:
             clock.state = PAUSED
         clock.compute_deadline(t)
-        entity.clocks[metric] = clock
+        setattr(entity, metric, clock)
         self._schedule(clock)
         return clock
 
@@ -315,7 +344,8 @@ class SlaEngine:
             return
         entity.policy = new
         new_targets = new.targets if new is not None else {}
-        for metric, clock in list(entity.clocks.items()):
+        for clock in entity.clocks():
+            metric = clock.metric
             if clock.state == STOPPED:
                 continue  # a finished clock keeps its outcome; a reopen re-targets it
             if metric in new_targets:
@@ -329,7 +359,7 @@ class SlaEngine:
 
     def _start_from_entity_start(self, entity: Entity, metric: str, t: int) -> None:
         """A metric only the new policy has: as if it had run since the entity started."""
-        clock = entity.clocks.get(metric)
+        clock = getattr(entity, metric)
         if clock is not None and clock.state != STOPPED:
             return
         target = entity.policy.targets[metric]
@@ -359,13 +389,13 @@ class SlaEngine:
 
     # ------------------------------------------------------------------ shared behaviour
     def _lookup(self, kind: str, entity_id: str) -> Entity | None:
-        entity = self.entities.get((kind, entity_id))
+        entity = self.entities[kind].get(entity_id)
         if entity is None:
             self.stats.orphans += 1
         return entity
 
     def _running(self, entity: Entity, metric: str) -> Clock | None:
-        clock = entity.clocks.get(metric)
+        clock = getattr(entity, metric)
         if clock is not None and clock.state != STOPPED:
             return clock
         return None
@@ -396,7 +426,7 @@ class SlaEngine:
             self._customer_message(entity, t)
         elif role == "agent":
             if author_id is not None:
-                entity.last_agent = author_id
+                entity.last_agent = _intern(author_id)
             self._reply(entity, t, author_id)
         elif role == "bot":
             if entity.policy is not None and entity.policy.count_bot_replies:
@@ -405,15 +435,15 @@ class SlaEngine:
 
     # ------------------------------------------------------------------ conversations
     def _conversation_started(self, ev, t: int) -> None:
-        key = ("conversation", ev.conversation_id)
-        if key in self.entities:
+        entities = self.entities["conversation"]
+        if ev.conversation_id in entities:
             return  # a second start of the same conversation changes nothing
         e = Entity("conversation", ev.conversation_id, t)
-        e.channel = ev.channel
-        e.customer_tier = ev.customer_tier
-        e.queue = ev.queue
+        e.channel = _intern(ev.channel)
+        e.customer_tier = _intern(ev.customer_tier)
+        e.queue = _intern(ev.queue)
         self._assign_policy(e)
-        self.entities[key] = e
+        entities[e.id] = e
         for metric in _CONVERSATION_METRICS:
             self._start(e, metric, t)
 
@@ -426,18 +456,18 @@ class SlaEngine:
         e = self._lookup("conversation", ev.conversation_id)
         if e is None:
             return
-        e.assignee = ev.agent_id
+        e.assignee = _intern(ev.agent_id)
         if ev.queue is not None and ev.queue != e.queue:
-            e.queue = ev.queue
+            e.queue = _intern(ev.queue)
             self._rematch(e, t)
 
     def _conversation_transferred(self, ev, t: int) -> None:
         e = self._lookup("conversation", ev.conversation_id)
         if e is None:
             return
-        e.assignee = ev.to_agent_id
+        e.assignee = _intern(ev.to_agent_id)
         if ev.to_queue is not None and ev.to_queue != e.queue:
-            e.queue = ev.to_queue
+            e.queue = _intern(ev.to_queue)
             self._rematch(e, t)
 
     def _conversation_ended(self, ev, t: int) -> None:
@@ -457,21 +487,21 @@ class SlaEngine:
             else:
                 self._cancel(clock, t)
         # An ended conversation can never change a clock again: free its state.
-        del self.entities[("conversation", e.id)]
+        del self.entities["conversation"][e.id]
 
     # ------------------------------------------------------------------ tickets
     def _ticket_created(self, ev, t: int) -> None:
-        key = ("ticket", ev.ticket_id)
-        if key in self.entities:
+        entities = self.entities["ticket"]
+        if ev.ticket_id in entities:
             return
         e = Entity("ticket", ev.ticket_id, t)
-        e.channel = ev.channel
-        e.priority = ev.priority
-        e.category = ev.category
-        e.customer_tier = ev.customer_tier
-        e.group = ev.group
+        e.channel = _intern(ev.channel)
+        e.priority = _intern(ev.priority)
+        e.category = _intern(ev.category)
+        e.customer_tier = _intern(ev.customer_tier)
+        e.group = _intern(ev.group)
         self._assign_policy(e)
-        self.entities[key] = e
+        entities[e.id] = e
         for metric in _TICKET_METRICS:
             self._start(e, metric, t)
 
@@ -479,19 +509,19 @@ class SlaEngine:
         e = self._lookup("ticket", ev.ticket_id)
         if e is None:
             return
-        e.assignee = ev.assignee_id
+        e.assignee = _intern(ev.assignee_id)
         e.assigned = True
         clock = self._running(e, ASSIGNMENT)
         if clock is not None:
             self._stop(clock, t, ev.assignee_id)
         if ev.group is not None and ev.group != e.group:
-            e.group = ev.group
+            e.group = _intern(ev.group)
             self._rematch(e, t)
 
     def _ticket_priority_changed(self, ev, t: int) -> None:
         e = self._lookup("ticket", ev.ticket_id)
         if e is not None and ev.priority != e.priority:
-            e.priority = ev.priority
+            e.priority = _intern(ev.priority)
             self._rematch(e, t)
 
     def _ticket_comment(self, ev, t: int) -> None:
@@ -543,7 +573,7 @@ class SlaEngine:
         policy = e.policy
         if policy is None or RESOLUTION not in policy.targets:
             return
-        clock = e.clocks.get(RESOLUTION)
+        clock = e.resolution
         if clock is None or clock.outcome not in ("achieved", "completed_late"):
             self._start_from_entity_start(e, RESOLUTION, t)
             return

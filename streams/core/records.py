@@ -9,7 +9,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from .timeutil import format_us, seconds
+from datetime import timedelta
+
+import orjson
+
+from .timeutil import EPOCH, US, format_us, seconds
+
+_JSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
 
 # The contract's field order; JSON output keeps it so files diff cleanly.
 RECORD_FIELDS = (
@@ -25,7 +31,7 @@ STATUSES = ("warning", "breached", "achieved", "completed_late", "abandoned", "p
             "cancelled")
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # not frozen: frozen dataclass __init__ is ~3x slower, and records are hot
 class SlaRecord:
     entity_kind: str
     entity_id: str
@@ -80,3 +86,32 @@ class SlaRecord:
             d["queue"] = self.queue
             d["group"] = self.group
         return d
+
+    def to_json(self, extended: bool = False) -> bytes:
+        """`to_dict` as one JSON line, ~2x faster: orjson formats the datetimes in C.
+
+        The replay writes a record per ~2 events, so this is a large share of its run time.
+        """
+        t, e, d = self.target_us, self.elapsed_us, self.deadline_us
+        out = {
+            "entity_kind": self.entity_kind,
+            "entity_id": self.entity_id,
+            "metric": self.metric,
+            "policy": self.policy,
+            "cycle": self.cycle,
+            "status": self.status,
+            "target_seconds": t // US if not t % US else t / US,
+            "elapsed_seconds": e // US if not e % US else e / US,
+            "deadline": EPOCH + timedelta(microseconds=d) if d is not None else None,
+            "at": EPOCH + timedelta(microseconds=self.at_us),
+            "channel": self.channel,
+            "priority": self.priority,
+            "customer_tier": self.customer_tier,
+            "category": self.category,
+            "agent_id": self.agent_id,
+        }
+        if extended:
+            out["record_id"] = self.record_id
+            out["queue"] = self.queue
+            out["group"] = self.group
+        return orjson.dumps(out, option=_JSON_OPTIONS)

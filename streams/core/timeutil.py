@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import orjson
+
 US = 1_000_000  # microseconds per second
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_US = timedelta(microseconds=1)
+_dumps = orjson.dumps
+_UTC_Z = orjson.OPT_UTC_Z
 
 
 def to_us(dt: datetime) -> int:
@@ -25,10 +29,8 @@ def from_us(us: int) -> datetime:
 
 def format_us(us: int) -> str:
     """RFC 3339 in UTC with a `Z`; fractional seconds only when there are any."""
-    dt = from_us(us)
-    if dt.microsecond:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # orjson's C formatter is ~3x faster than strftime, and this runs twice per output record.
+    return _dumps(EPOCH + timedelta(microseconds=us), option=_UTC_Z)[1:-1].decode()
 
 
 def parse_rfc3339(text: str) -> int:

@@ -1,0 +1,42 @@
+"""Record serialisation: the fast JSON path and the dict path agree; ids are deterministic."""
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from streams.core.records import RECORD_FIELDS, SlaRecord
+
+
+def rec(**kw) -> SlaRecord:
+    base = dict(entity_kind="ticket", entity_id="T1", metric="resolution", policy="p", cycle=1,
+                status="achieved", target_us=7_200_000_000, elapsed_us=1_500_000, deadline_us=1_762_045_245_000_000,
+                at_us=1_762_045_242_000_000, channel="web", priority="urgent", customer_tier="vip",
+                category="payment", agent_id="A7", queue=None, group="billing")
+    base.update(kw)
+    return SlaRecord(**base)
+
+
+@pytest.mark.parametrize("kw", [{}, {"elapsed_us": 1_000_001, "at_us": 1_762_045_242_000_123},
+                                {"deadline_us": None, "agent_id": None}, {"target_us": 15_500_000}])
+@pytest.mark.parametrize("extended", [False, True])
+def test_to_json_equals_to_dict(kw, extended):
+    r = rec(**kw)
+    assert orjson.loads(r.to_json(extended)) == r.to_dict(extended)
+    assert r.to_json(extended).endswith(b"\n")
+
+
+def test_dict_shape_and_units():
+    d = rec().to_dict()
+    assert tuple(d) == RECORD_FIELDS
+    assert d["target_seconds"] == 7200 and isinstance(d["target_seconds"], int)
+    assert d["elapsed_seconds"] == 1.5
+    assert d["deadline"] == "2025-11-02T01:00:45Z" and d["at"] == "2025-11-02T01:00:42Z"
+
+
+def test_record_id_is_deterministic_and_distinguishes_changes():
+    assert rec().record_id == rec().record_id
+    ids = {rec().record_id, rec(status="breached").record_id, rec(at_us=1).record_id,
+           rec(cycle=2).record_id, rec(entity_id="T2").record_id, rec(entity_kind="conversation").record_id}
+    assert len(ids) == 6
+    # the id ignores attributes that may legitimately differ between deliveries of one change
+    assert rec(agent_id="other").record_id == rec().record_id
