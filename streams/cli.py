@@ -129,8 +129,15 @@ def generate(
             kwargs["start"] = datetime.fromisoformat(start)
         except ValueError as exc:
             _fail(f"--start: {exc}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    n = generate_jsonl(GeneratorConfig(**kwargs), out)
+    try:
+        cfg = GeneratorConfig(**kwargs)
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        n = generate_jsonl(cfg, out)
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc}")
     err.print(f"wrote {n} events to {out}", markup=False)
 
 

@@ -152,3 +152,19 @@ def test_rules_check_command(tmp_path, rules):
     bad = tmp_path / "bad.yaml"
     bad.write_text("policies: []\n")
     assert slawatch("rules", "check", str(bad)).returncode == 2
+
+
+def test_generate_then_replay_round_trip(tmp_path):
+    events = tmp_path / "gen.jsonl"
+    proc = slawatch("generate", "--out", str(events), "--days", "0.05", "--seed", "4")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "o.jsonl"
+    proc = slawatch("replay", str(events), "--out", str(out))
+    assert proc.returncode == 0 and "0 invalid" in proc.stderr.decode()
+    statuses = {r["status"] for r in read_records(out)}
+    assert {"achieved", "breached"} <= statuses
+
+
+def test_generate_rejects_naive_start(tmp_path):
+    proc = slawatch("generate", "--out", str(tmp_path / "g.jsonl"), "--start", "2026-11-02T00:00:00")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr.decode()
