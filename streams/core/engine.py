@@ -47,7 +47,7 @@ class Clock:
     """
 
     __slots__ = ("entity", "metric", "cycle", "policy", "target", "state", "seg_start",
-                 "seg_elapsed", "deadline", "breached", "warned", "sched", "outcome")
+                 "seg_elapsed", "breached_at", "warned", "sched", "outcome")
 
     def __init__(self, entity: "Entity", metric: str, cycle: int, policy: Policy,
                  target: Target, start: int, elapsed: int) -> None:
@@ -57,10 +57,9 @@ class Clock:
         self.policy = policy
         self.target = target
         self.state = RUNNING
-        self.seg_start = start
+        self.seg_start = start        # while paused: the instant it paused
         self.seg_elapsed = elapsed
-        self.deadline = 0
-        self.breached = False
+        self.breached_at: int | None = None
         self.warned: tuple[float, ...] = ()
         self.sched = 0        # sequence number of this clock's live heap entry (0: none)
         self.outcome = ""     # status of the record that stopped it
@@ -75,12 +74,16 @@ class Clock:
             return self.seg_elapsed + self.target.calendar.elapsed(self.seg_start, t)
         return self.seg_elapsed
 
-    def compute_deadline(self, now: int) -> None:
-        """Deadline from `now` given the elapsed time so far; a breach instant is kept as is."""
-        if self.breached:
-            return
+    def deadline_at(self, at: int) -> int:
+        """When the target will be or was reached, seen at `at` (spec: "given the calendar and
+        pauses so far"): the breach instant once breached; while running, from the segment
+        start; while paused, as if it resumed at `at`. Computed only when a record needs it,
+        so open clocks carry no deadline (memory) and starting one costs no calendar call."""
+        if self.breached_at is not None:
+            return self.breached_at
+        base = self.seg_start if self.state == RUNNING else at
         remaining = self.target.target_us - self.seg_elapsed
-        self.deadline = self.target.calendar.add(now, remaining) if remaining > 0 else now
+        return self.target.calendar.add(base, remaining) if remaining > 0 else base
 
 
 class Entity:
@@ -189,7 +192,9 @@ class SlaEngine:
                 return False
             seen.add(event.event_id)
         if t > self.now:
-            self._fire(t)
+            heap = self._heap
+            if heap and heap[0][0] < t << _SEQ_BITS:
+                self._fire(t)
             self.now = t
         elif t < self.now:
             self.stats.late += 1
@@ -236,7 +241,7 @@ class SlaEngine:
             self._schedule(clock)
 
     def _next_threshold(self, clock: Clock) -> tuple[float | None, int] | None:
-        if clock.breached:
+        if clock.breached_at is not None:
             return None
         target_us = clock.target.target_us
         for f in clock.policy.warn_at:
@@ -262,19 +267,19 @@ class SlaEngine:
         fraction, threshold = self._next_threshold(clock)
         elapsed = threshold if threshold > clock.seg_elapsed else clock.seg_elapsed
         if fraction is None:
-            clock.breached = True
-            clock.deadline = due
-            self._emit(clock, "breached", due, elapsed)
+            clock.breached_at = due
+            self._emit(clock, "breached", due, elapsed, due)
         else:
             clock.warned = clock.warned + (fraction,)
-            self._emit(clock, "warning", due, elapsed)
+            self._emit(clock, "warning", due, elapsed, clock.deadline_at(due))
 
     # ------------------------------------------------------------------ records
-    def _emit(self, clock: Clock, status: str, at: int, elapsed: int, agent: str | None = None) -> None:
+    def _emit(self, clock: Clock, status: str, at: int, elapsed: int, deadline: int,
+              agent: str | None = None) -> None:
         e = clock.entity
         self._out.append(SlaRecord(
             e.kind, e.id, clock.metric, clock.policy.name, clock.cycle, status,
-            clock.target.target_us, elapsed, clock.deadline, at, e.channel, e.priority,
+            clock.target.target_us, elapsed, deadline, at, e.channel, e.priority,
             e.customer_tier, e.category, agent if agent is not None else e.agent_id,
             e.queue, e.group))
         self.stats.records += 1
@@ -289,38 +294,38 @@ class SlaEngine:
         clock = Clock(entity, metric, cycle, policy, target, t, elapsed)
         if paused:
             clock.state = PAUSED
-        clock.compute_deadline(t)
         setattr(entity, metric, clock)
         self._schedule(clock)
         return clock
 
     def _stop(self, clock: Clock, t: int, agent: str | None = None) -> None:
         elapsed = clock.elapsed_at(t)
-        late = clock.breached or elapsed > clock.target.target_us
+        late = clock.breached_at is not None or elapsed > clock.target.target_us
         status = "completed_late" if late else "achieved"
         self._end(clock, t, elapsed, status, agent)
 
     def _end(self, clock: Clock, t: int, elapsed: int, status: str, agent: str | None = None) -> None:
+        deadline = clock.deadline_at(t)
         clock.seg_elapsed = elapsed
         clock.state = STOPPED
         clock.sched = 0
         clock.outcome = status
-        self._emit(clock, status, t, elapsed, agent)
+        self._emit(clock, status, t, elapsed, deadline, agent)
 
     def _cancel(self, clock: Clock, t: int, status: str = "cancelled") -> None:
         self._end(clock, t, clock.elapsed_at(t), status)
 
     def _pause(self, clock: Clock, t: int) -> None:
         clock.seg_elapsed = clock.elapsed_at(t)
+        clock.seg_start = t
         clock.state = PAUSED
         clock.sched = 0
-        self._emit(clock, "paused", t, clock.seg_elapsed)
+        self._emit(clock, "paused", t, clock.seg_elapsed, clock.deadline_at(t))
 
     def _resume(self, clock: Clock, t: int) -> None:
         clock.state = RUNNING
         clock.seg_start = t
-        clock.compute_deadline(t)
-        self._emit(clock, "resumed", t, clock.seg_elapsed)
+        self._emit(clock, "resumed", t, clock.seg_elapsed, clock.deadline_at(t))
         self._schedule(clock)
 
     def _retarget(self, clock: Clock, t: int, policy: Policy) -> None:
@@ -330,7 +335,6 @@ class SlaEngine:
             clock.seg_start = t
         clock.policy = policy
         clock.target = policy.targets[clock.metric]
-        clock.compute_deadline(t)
         self._schedule(clock)
 
     # ------------------------------------------------------------------ policy
@@ -486,8 +490,11 @@ class SlaEngine:
                 self._stop(clock, t)
             else:
                 self._cancel(clock, t)
-        # An ended conversation can never change a clock again: free its state.
+        # An ended conversation can never change a clock again: free its state. Clearing the
+        # clock slots breaks the entity<->clock reference cycles so that memory is returned at
+        # once by reference counting, without waiting for (or needing) the cyclic GC.
         del self.entities["conversation"][e.id]
+        e.first_response = e.next_response = e.resolution = None
 
     # ------------------------------------------------------------------ tickets
     def _ticket_created(self, ev, t: int) -> None:
@@ -582,7 +589,7 @@ class SlaEngine:
             clock.target = policy.targets[RESOLUTION]
         if paused:
             clock.state = PAUSED
-            clock.compute_deadline(t)
-            self._emit(clock, "paused", t, clock.seg_elapsed)
+            clock.seg_start = t
+            self._emit(clock, "paused", t, clock.seg_elapsed, clock.deadline_at(t))
         else:
             self._resume(clock, t)
