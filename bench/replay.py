@@ -92,18 +92,18 @@ def bench_memory(n_open: int) -> None:
                    "category": "logistics", "customer_id": f"cust-{i}", "customer_tier": "regular"}
         ev = decode_event(orjson.dumps(raw))
         events.append((to_us(ev.occurred_at), ev))
-    for dedup in (False, True):
+    for _ in (1,):
         gc.collect()
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
-        engine = SlaEngine(policies, dedup=dedup)
+        engine = SlaEngine(policies)
         for t, ev in events:
             engine.apply(ev, t)
         gc.collect()
         used = tracemalloc.get_traced_memory()[0] - before
         tracemalloc.stop()
         clocks = sum(len(e.clocks()) for d in engine.entities.values() for e in d.values())
-        label = "with de-dup ids" if dedup else "entity state   "
+        label = "entity state incl. de-dup"
         print(f"  {n_open:>9,} open entities, {label}: {used / n_open:,.0f} bytes/entity "
               f"({clocks / n_open:.1f} clocks/entity; goal <= 1024)")
         del engine

@@ -102,7 +102,7 @@ def replay_lines(lines: Iterable[bytes], policies: PolicySet, until_us: int | No
             gc.enable()
     return ReplayResult(
         records=records, lines=counted.n, events=len(items), invalid=len(problems),
-        duplicates=engine.stats.duplicates, after_until=after, orphans=engine.stats.orphans,
+        duplicates=engine.stats.duplicates, after_until=after, orphans=engine.stats.orphans + engine.stats.after_end,
         open_entities=engine.open_entities,
         until_us=until_us if until_us is not None else (max(i[0] for i in items) if items else None),
         problems=problems)

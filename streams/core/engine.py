@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import heapq
 import sys
-from typing import Callable
+from hashlib import blake2b
+from typing import Callable, Iterable
 
 from .policy import Policy, PolicySet, Target
 from .records import SlaRecord
@@ -29,6 +30,7 @@ _TICKET_METRICS = (FIRST_RESPONSE, ASSIGNMENT, RESOLUTION)
 _CONVERSATION_METRICS = (FIRST_RESPONSE, RESOLUTION)
 _DONE_STATUSES = ("solved", "closed")
 _PAUSE_STATUSES = ("pending", "on_hold")
+_CREATES = frozenset(("conversation.started", "ticket.created"))
 _SEQ_BITS = 24
 _SEQ_MASK = (1 << _SEQ_BITS) - 1
 
@@ -94,7 +96,7 @@ class Entity:
     __slots__ = ("kind", "id", "channel", "priority", "customer_tier", "category", "queue",
                  "group", "assignee", "last_agent", "start", "policy", "first_response",
                  "next_response", "assignment", "resolution", "responded", "waiting_since",
-                 "nr_cycles", "status", "assigned", "pauses")
+                 "nr_cycles", "status", "assigned", "pauses", "seen", "ended_at")
 
     def __init__(self, kind: str, entity_id: str, start: int) -> None:
         self.kind = kind
@@ -121,6 +123,11 @@ class Entity:
         # Resolution pause intervals [start, end or None]; needed only when a re-match brings a
         # resolution target that has to be computed from the entity's start.
         self.pauses: list[list[int | None]] | None = None
+        # 64-bit hashes of the event ids applied to this entity (8 bytes each). Kept with the
+        # entity so that its persisted state carries its own de-dup record: after a crash, the
+        # events re-read since the last commit are recognised as already applied.
+        self.seen = b""
+        self.ended_at: int | None = None   # a conversation's end; then only kept for de-dup
 
     def attrs(self) -> dict[str, str | None]:
         return {"kind": self.kind, "channel": self.channel, "priority": self.priority,
@@ -137,14 +144,34 @@ class Entity:
 
 
 class EngineStats:
-    __slots__ = ("applied", "duplicates", "orphans", "late", "records")
+    __slots__ = ("applied", "duplicates", "orphans", "after_end", "late", "records")
 
     def __init__(self) -> None:
         self.applied = 0
         self.duplicates = 0
-        self.orphans = 0      # events for an entity that has not started (or has ended)
+        self.orphans = 0      # events for an entity that has not started (or was evicted)
+        self.after_end = 0    # events for a conversation that has already ended
         self.late = 0         # events older than time already advanced past
         self.records = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+_SEEN_MAX = 256 * 8  # bytes: the newest 256 event ids per entity are remembered
+
+
+def _event_hash(event_id: str) -> bytes:
+    return blake2b(event_id.encode(), digest_size=8).digest()
+
+
+def _seen_before(seen: bytes, h: bytes) -> bool:
+    i = seen.find(h)
+    while i != -1:
+        if not i & 7:  # aligned on a hash boundary, not straddling two
+            return True
+        i = seen.find(h, i + 1)
+    return False
 
 
 class SlaEngine:
@@ -156,25 +183,28 @@ class SlaEngine:
     at an instant are applied before the deadlines of that same instant fire.
     """
 
-    def __init__(self, policies: PolicySet, dedup: bool = True) -> None:
+    def __init__(self, policies: PolicySet) -> None:
         self.policies = policies
         # Keyed by id per kind (not by a (kind, id) tuple): saves a tuple per open entity.
         self.entities: dict[str, dict[str, Entity]] = {"conversation": {}, "ticket": {}}
         self.now = -(1 << 62)
         self.stats = EngineStats()
-        self._seen: set[str] | None = set() if dedup else None
+        # Ended conversations in end order, for `evict_ended` (live workers bound memory).
+        self._ended: dict[str, int] = {}
+        # Entities changed since the last `take_dirty`: the live worker persists exactly these.
+        self.dirty: set[Entity] = set()
         # (due << _SEQ_BITS | seq, clock): one int instead of two per entry, ties broken by seq.
         self._heap: list[tuple[int, Clock]] = []
         self._seq = 0
         self._out: list[SlaRecord] = []
         self._handlers: dict[str, Callable] = {
-            "conversation.started": self._conversation_started,
+            "conversation.started": None,  # creation happens in apply; a second start is a no-op
             "conversation.message": self._conversation_message,
             "conversation.assigned": self._conversation_assigned,
             "conversation.transferred": self._conversation_transferred,
             "conversation.ended": self._conversation_ended,
             "conversation.rated": None,
-            "ticket.created": self._ticket_created,
+            "ticket.created": None,
             "ticket.assigned": self._ticket_assigned,
             "ticket.status_changed": self._ticket_status_changed,
             "ticket.comment": self._ticket_comment,
@@ -184,13 +214,11 @@ class SlaEngine:
 
     # ------------------------------------------------------------------ driving
     def apply(self, event, t: int) -> bool:
-        """Apply one decoded event occurring at `t` (µs). Returns False for a duplicate."""
-        seen = self._seen
-        if seen is not None:
-            if event.event_id in seen:
-                self.stats.duplicates += 1
-                return False
-            seen.add(event.event_id)
+        """Apply one decoded event occurring at `t` (µs).
+
+        Returns False when the event changed nothing: a duplicate `event_id`, an event for an
+        entity that has not started, or for a conversation that has already ended.
+        """
         if t > self.now:
             heap = self._heap
             if heap and heap[0][0] < t << _SEQ_BITS:
@@ -198,11 +226,64 @@ class SlaEngine:
             self.now = t
         elif t < self.now:
             self.stats.late += 1
+        kind = event.kind
+        entity = self.entities[kind].get(event.entity_id)
+        h = _event_hash(event.event_id)
+        if entity is None:
+            if event.type not in _CREATES:
+                self.stats.orphans += 1
+                return False
+            entity = self._create(event, t)
+        elif _seen_before(entity.seen, h):
+            self.stats.duplicates += 1
+            return False
+        seen = entity.seen + h
+        entity.seen = seen if len(seen) <= _SEEN_MAX else seen[8:]
+        self.dirty.add(entity)
+        if entity.ended_at is not None:
+            self.stats.after_end += 1
+            return False
         self.stats.applied += 1
         handler = self._handlers[event.type]
         if handler is not None:
-            handler(event, t)
+            handler(entity, event, t)
         return True
+
+    def take_dirty(self) -> set[Entity]:
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    def restore(self, entities: "Iterable[Entity]") -> None:
+        """Put persisted entities back (see `state.load_entity`) and re-arm their timers."""
+        restored = sorted(entities, key=lambda e: e.ended_at or 0)
+        for e in restored:
+            self.entities[e.kind][e.id] = e
+            if e.ended_at is not None:
+                self._ended[e.id] = e.ended_at
+            for clock in e.clocks():
+                self._schedule(clock)
+
+    def forget(self, kind: str, entity_id: str) -> None:
+        """Drop an entity without records (its partition moved to another worker)."""
+        e = self.entities[kind].pop(entity_id, None)
+        if e is not None:
+            self._ended.pop(entity_id, None)
+            for clock in e.clocks():
+                clock.sched = 0
+
+    def evict_ended(self, before: int) -> list[Entity]:
+        """Forget conversations that ended before `before` (their late events become orphans)."""
+        evicted = []
+        ended = self._ended
+        conversations = self.entities["conversation"]
+        for cid, ended_at in list(ended.items()):
+            if ended_at >= before:
+                break  # insertion order is end order (event-time order, late events aside)
+            del ended[cid]
+            e = conversations.pop(cid, None)
+            if e is not None:
+                evicted.append(e)
+        return evicted
 
     def advance(self, t: int) -> None:
         """Event time has reached `t`: fire every threshold due before `t`."""
@@ -239,6 +320,7 @@ class SlaEngine:
             clock.sched = 0
             self._threshold(clock, key >> _SEQ_BITS)
             self._schedule(clock)
+            self.dirty.add(clock.entity)
 
     def _next_threshold(self, clock: Clock) -> tuple[float | None, int] | None:
         if clock.breached_at is not None:
@@ -271,17 +353,17 @@ class SlaEngine:
             self._emit(clock, "breached", due, elapsed, due)
         else:
             clock.warned = clock.warned + (fraction,)
-            self._emit(clock, "warning", due, elapsed, clock.deadline_at(due))
+            self._emit(clock, "warning", due, elapsed, clock.deadline_at(due), fraction=fraction)
 
     # ------------------------------------------------------------------ records
     def _emit(self, clock: Clock, status: str, at: int, elapsed: int, deadline: int,
-              agent: str | None = None) -> None:
+              agent: str | None = None, fraction: float | None = None) -> None:
         e = clock.entity
         self._out.append(SlaRecord(
             e.kind, e.id, clock.metric, clock.policy.name, clock.cycle, status,
             clock.target.target_us, elapsed, deadline, at, e.channel, e.priority,
             e.customer_tier, e.category, agent if agent is not None else e.agent_id,
-            e.queue, e.group))
+            e.queue, e.group, fraction))
         self.stats.records += 1
 
     # ------------------------------------------------------------------ clock transitions
@@ -392,12 +474,6 @@ class SlaEngine:
                         cycle=entity.nr_cycles)
 
     # ------------------------------------------------------------------ shared behaviour
-    def _lookup(self, kind: str, entity_id: str) -> Entity | None:
-        entity = self.entities[kind].get(entity_id)
-        if entity is None:
-            self.stats.orphans += 1
-        return entity
-
     def _running(self, entity: Entity, metric: str) -> Clock | None:
         clock = getattr(entity, metric)
         if clock is not None and clock.state != STOPPED:
@@ -438,46 +514,39 @@ class SlaEngine:
         # system messages never stop (or start) a clock
 
     # ------------------------------------------------------------------ conversations
-    def _conversation_started(self, ev, t: int) -> None:
-        entities = self.entities["conversation"]
-        if ev.conversation_id in entities:
-            return  # a second start of the same conversation changes nothing
-        e = Entity("conversation", ev.conversation_id, t)
+    def _create(self, ev, t: int) -> Entity:
+        if ev.type == "conversation.started":
+            e = Entity("conversation", ev.conversation_id, t)
+            e.queue = _intern(ev.queue)
+        else:
+            e = Entity("ticket", ev.ticket_id, t)
+            e.priority = _intern(ev.priority)
+            e.category = _intern(ev.category)
+            e.group = _intern(ev.group)
         e.channel = _intern(ev.channel)
         e.customer_tier = _intern(ev.customer_tier)
-        e.queue = _intern(ev.queue)
         self._assign_policy(e)
-        entities[e.id] = e
-        for metric in _CONVERSATION_METRICS:
+        self.entities[e.kind][e.id] = e
+        for metric in (_CONVERSATION_METRICS if e.kind == "conversation" else _TICKET_METRICS):
             self._start(e, metric, t)
+        return e
 
-    def _conversation_message(self, ev, t: int) -> None:
-        e = self._lookup("conversation", ev.conversation_id)
-        if e is not None:
-            self._message(e, t, ev.author_role, ev.author_id)
+    def _conversation_message(self, e: Entity, ev, t: int) -> None:
+        self._message(e, t, ev.author_role, ev.author_id)
 
-    def _conversation_assigned(self, ev, t: int) -> None:
-        e = self._lookup("conversation", ev.conversation_id)
-        if e is None:
-            return
+    def _conversation_assigned(self, e: Entity, ev, t: int) -> None:
         e.assignee = _intern(ev.agent_id)
         if ev.queue is not None and ev.queue != e.queue:
             e.queue = _intern(ev.queue)
             self._rematch(e, t)
 
-    def _conversation_transferred(self, ev, t: int) -> None:
-        e = self._lookup("conversation", ev.conversation_id)
-        if e is None:
-            return
+    def _conversation_transferred(self, e: Entity, ev, t: int) -> None:
         e.assignee = _intern(ev.to_agent_id)
         if ev.to_queue is not None and ev.to_queue != e.queue:
             e.queue = _intern(ev.to_queue)
             self._rematch(e, t)
 
-    def _conversation_ended(self, ev, t: int) -> None:
-        e = self._lookup("conversation", ev.conversation_id)
-        if e is None:
-            return
+    def _conversation_ended(self, e: Entity, ev, t: int) -> None:
         clock = self._running(e, FIRST_RESPONSE)
         if clock is not None:
             self._cancel(clock, t, "abandoned")
@@ -490,32 +559,16 @@ class SlaEngine:
                 self._stop(clock, t)
             else:
                 self._cancel(clock, t)
-        # An ended conversation can never change a clock again: free its state. Clearing the
-        # clock slots breaks the entity<->clock reference cycles so that memory is returned at
-        # once by reference counting, without waiting for (or needing) the cyclic GC.
-        del self.entities["conversation"][e.id]
+        # An ended conversation can never change a clock again: drop its clocks (which also
+        # breaks the entity<->clock reference cycles, so memory returns by reference counting)
+        # and keep only what de-duplication and late ratings need, until `evict_ended`.
         e.first_response = e.next_response = e.resolution = None
+        e.pauses = None
+        e.ended_at = t
+        self._ended[e.id] = t
 
     # ------------------------------------------------------------------ tickets
-    def _ticket_created(self, ev, t: int) -> None:
-        entities = self.entities["ticket"]
-        if ev.ticket_id in entities:
-            return
-        e = Entity("ticket", ev.ticket_id, t)
-        e.channel = _intern(ev.channel)
-        e.priority = _intern(ev.priority)
-        e.category = _intern(ev.category)
-        e.customer_tier = _intern(ev.customer_tier)
-        e.group = _intern(ev.group)
-        self._assign_policy(e)
-        entities[e.id] = e
-        for metric in _TICKET_METRICS:
-            self._start(e, metric, t)
-
-    def _ticket_assigned(self, ev, t: int) -> None:
-        e = self._lookup("ticket", ev.ticket_id)
-        if e is None:
-            return
+    def _ticket_assigned(self, e: Entity, ev, t: int) -> None:
         e.assignee = _intern(ev.assignee_id)
         e.assigned = True
         clock = self._running(e, ASSIGNMENT)
@@ -525,24 +578,19 @@ class SlaEngine:
             e.group = _intern(ev.group)
             self._rematch(e, t)
 
-    def _ticket_priority_changed(self, ev, t: int) -> None:
-        e = self._lookup("ticket", ev.ticket_id)
-        if e is not None and ev.priority != e.priority:
+    def _ticket_priority_changed(self, e: Entity, ev, t: int) -> None:
+        if ev.priority != e.priority:
             e.priority = _intern(ev.priority)
             self._rematch(e, t)
 
-    def _ticket_comment(self, ev, t: int) -> None:
-        e = self._lookup("ticket", ev.ticket_id)
-        if e is None or not ev.public:
+    def _ticket_comment(self, e: Entity, ev, t: int) -> None:
+        if not ev.public:
             return  # internal notes never stop (or start) a clock
         if e.status in _DONE_STATUSES and ev.author_role == "customer":
             return  # a solved ticket only comes back through a status change (reopen)
         self._message(e, t, ev.author_role, ev.author_id)
 
-    def _ticket_status_changed(self, ev, t: int) -> None:
-        e = self._lookup("ticket", ev.ticket_id)
-        if e is None:
-            return
+    def _ticket_status_changed(self, e: Entity, ev, t: int) -> None:
         prev, new = e.status, ev.status
         if new == prev:
             return

@@ -25,7 +25,7 @@ RECORD_FIELDS = (
 )
 # Compatible extension (README "Extensions"): present only when asked for, so a consumer of the
 # plain contract sees exactly the contract's fields.
-EXTENDED_FIELDS = ("record_id", "queue", "group")
+EXTENDED_FIELDS = ("record_id", "queue", "group", "warn_fraction")
 
 STATUSES = ("warning", "breached", "achieved", "completed_late", "abandoned", "paused", "resumed",
             "cancelled")
@@ -50,6 +50,9 @@ class SlaRecord:
     agent_id: str | None
     queue: str | None = None
     group: str | None = None
+    # Which `warn_at` fraction a warning is for: two warnings passed at one re-match instant
+    # are otherwise identical records, and must still get distinct ids.
+    fraction: float | None = None
 
     def sort_key(self) -> tuple:
         """The replay output order: `at`, then entity_id, metric, cycle, status."""
@@ -61,6 +64,8 @@ class SlaRecord:
         # of it: a restarted worker re-emitting the record produces the same id.
         key = (f"{self.entity_kind}\x1f{self.entity_id}\x1f{self.metric}\x1f{self.cycle}"
                f"\x1f{self.status}\x1f{self.at_us}")
+        if self.fraction is not None:
+            key += f"\x1f{self.fraction!r}"
         return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
     def to_dict(self, extended: bool = False) -> dict:
@@ -85,6 +90,7 @@ class SlaRecord:
             d["record_id"] = self.record_id
             d["queue"] = self.queue
             d["group"] = self.group
+            d["warn_fraction"] = self.fraction
         return d
 
     def to_json(self, extended: bool = False) -> bytes:
@@ -114,4 +120,5 @@ class SlaRecord:
             out["record_id"] = self.record_id
             out["queue"] = self.queue
             out["group"] = self.group
+            out["warn_fraction"] = self.fraction
         return orjson.dumps(out, option=_JSON_OPTIONS)

@@ -40,3 +40,10 @@ def test_record_id_is_deterministic_and_distinguishes_changes():
     assert len(ids) == 6
     # the id ignores attributes that may legitimately differ between deliveries of one change
     assert rec(agent_id="other").record_id == rec().record_id
+
+
+def test_warnings_for_different_fractions_have_distinct_ids():
+    a = rec(status="warning", fraction=0.5)
+    b = rec(status="warning", fraction=0.8)
+    assert a.record_id != b.record_id
+    assert a.to_dict(extended=True)["warn_fraction"] == 0.5
