@@ -1,0 +1,119 @@
+"""The live event-time clock: disorder within lateness gives the replay's records; idle time
+still fires breaches; late events are applied and counted."""
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.core.engine import SlaEngine
+from streams.core.events import decode_event
+from streams.core.policy import load_policies_text
+from streams.core.sequencer import Sequencer
+from streams.core.timeutil import US, to_us
+from tests.core.test_engine_properties import RULES, random_scenario
+from tests.scenario import Scenario, T0, run_replay
+
+LATENESS = 10 * US
+
+
+def arrivals(lines, jitter_s: float, seed: int):
+    """Events in an arrival order that is out of event-time order by at most `jitter_s`."""
+    rnd = random.Random(seed)
+    evs = [decode_event(l) for l in lines]
+    keyed = [(to_us(e.occurred_at) + rnd.uniform(0, jitter_s) * US, i, e) for i, e in enumerate(evs)]
+    keyed.sort(key=lambda x: (x[0], x[1]))
+    return [e for _, _, e in keyed]
+
+
+def stream(evs, policies, lateness=LATENESS):
+    """Feed a sequencer as a busy partition would (wall time tracks event time), then idle."""
+    seq = Sequencer(SlaEngine(policies), lateness)
+    applied = []
+    for offset, ev in enumerate(evs):
+        t = to_us(ev.occurred_at)
+        applied += seq.offer(ev, t, offset, wall=0, token=offset)
+        applied += seq.tick(wall=0)
+    return seq, applied
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10**6), jitter=st.floats(0, 9.9))
+def test_disorder_within_lateness_gives_replay_records(seed, jitter):
+    lines = random_scenario(seed).lines()
+    policies = load_policies_text(RULES)
+    newest = max(to_us(decode_event(l).occurred_at) for l in lines)
+    seq, applied = stream(arrivals(lines, jitter, seed), policies)
+    applied += seq.advance_to(newest + 1)          # what replay's default --until does
+    assert seq.late == 0 and seq.pending == 0
+    assert sorted(applied) == list(range(len(lines)))
+    live = sorted((r.to_dict() for r in seq.engine.drain()),
+                  key=lambda r: (r["at"], r["entity_id"], r["metric"], r["cycle"], r["status"]))
+    assert live == run_replay(lines, RULES)
+
+
+RULES_30S = """
+policies:
+  - name: chat
+    match: {kind: conversation}
+    targets: {first_response: {within: 30s}}
+"""
+
+
+def test_idle_input_still_fires_breach_after_lateness():
+    s = Scenario()
+    s.started("c1", 0)
+    ev = decode_event(s.lines()[0])
+    t0 = to_us(T0)
+    seq = Sequencer(SlaEngine(load_policies_text(RULES_30S)), LATENESS, idle_after_us=US)
+    seq.offer(ev, t0, 0, wall=t0, token="a")
+    assert seq.tick(wall=t0) == []                      # held: the watermark is t0 - 10 s
+    seq.tick(wall=t0 + 39 * US)
+    assert seq.engine.drain() == []                     # deadline t0+30 s, watermark t0+29 s
+    seq.tick(wall=t0 + 40 * US + 1)
+    [rec] = seq.engine.drain()
+    assert rec.status == "breached" and rec.at_us == t0 + 30 * US
+
+
+def test_no_idle_advance_while_a_backlog_is_consumed():
+    s = Scenario()
+    s.started("c1", 0)
+    s.started("c2", 5)
+    evs = [decode_event(l) for l in s.lines()]
+    seq = Sequencer(SlaEngine(load_policies_text(RULES_30S)), LATENESS, idle_after_us=US)
+    wall = 10**15  # weeks after the events: a backlog
+    seq.offer(evs[0], to_us(evs[0].occurred_at), 0, wall=wall)
+    seq.offer(evs[1], to_us(evs[1].occurred_at), 1, wall=wall + US // 2)
+    seq.tick(wall=wall + US // 2)
+    assert seq.watermark == to_us(evs[1].occurred_at) - LATENESS
+    assert seq.engine.drain() == []
+
+
+def test_late_event_is_applied_at_once_and_counted():
+    s = Scenario()
+    s.started("c1", 0)
+    s.started("c2", 100)
+    s.msg("c1", 20, "agent")          # arrives after the watermark (90 s) passed it
+    evs = [decode_event(l) for l in s.lines()]
+    seq = Sequencer(SlaEngine(load_policies_text(RULES_30S)), LATENESS)
+    seq.offer(evs[0], to_us(evs[0].occurred_at), 0, wall=0, token=0)
+    seq.offer(evs[1], to_us(evs[1].occurred_at), 1, wall=0, token=1)
+    assert seq.tick(wall=0) == [0]
+    assert seq.offer(evs[2], to_us(evs[2].occurred_at), 2, wall=0, token=2) == [2]
+    assert seq.late == 1 and seq.engine.stats.late == 1
+    # c1's breach at 30 s already fired before the late reply: records are not rewritten
+    assert [r.status for r in seq.engine.drain()] == ["breached", "completed_late"]
+
+
+def test_state_restore_keeps_the_clock():
+    seq = Sequencer(SlaEngine(load_policies_text(RULES_30S)), LATENESS)
+    s = Scenario()
+    s.started("c1", 0)
+    ev = decode_event(s.lines()[0])
+    seq.offer(ev, to_us(ev.occurred_at), 0, wall=5)
+    seq.tick(wall=5)
+    other = Sequencer(SlaEngine(load_policies_text(RULES_30S)), LATENESS)
+    other.restore(seq.state(), wall=7)
+    assert other.state() == seq.state()
+    assert other.engine.now == seq.watermark
