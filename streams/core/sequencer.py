@@ -16,7 +16,7 @@ Pure: wall time is passed in, the caller owns I/O and acknowledgements (`tokens`
 from __future__ import annotations
 
 import heapq
-from typing import Any, Hashable
+from typing import Any, Callable, Hashable
 
 from .engine import SlaEngine
 
@@ -24,11 +24,15 @@ NEVER = -(1 << 62)
 
 
 class Sequencer:
-    __slots__ = ("engine", "lateness", "idle_after", "newest", "wall_at_newest", "last_arrival",
-                 "watermark", "late", "_buf", "_n")
+    __slots__ = ("engine", "apply", "lateness", "idle_after", "newest", "wall_at_newest",
+                 "last_arrival", "watermark", "late", "_buf", "_n")
 
-    def __init__(self, engine: SlaEngine, lateness_us: int, idle_after_us: int = 1_000_000) -> None:
+    def __init__(self, engine: SlaEngine, lateness_us: int, idle_after_us: int = 1_000_000,
+                 apply: Callable[[Any, int], bool] | None = None) -> None:
         self.engine = engine
+        # What applying an event means: the engine's apply, or a caller's wrapper around it
+        # (the live processor also feeds the metric windows).
+        self.apply = apply if apply is not None else engine.apply
         self.lateness = lateness_us
         # Wall time without any arrival before the watermark starts following the wall clock:
         # while a backlog is being consumed, event time (not wall time) must drive the clock.
@@ -50,7 +54,7 @@ class Sequencer:
             self.wall_at_newest = wall
         if t < self.watermark:
             self.late += 1
-            self.engine.apply(event, t)
+            self.apply(event, t)
             return [token]
         heapq.heappush(self._buf, (t, seq, event, token))
         return []
@@ -71,12 +75,12 @@ class Sequencer:
             return []
         self.watermark = wm
         applied = []
-        buf, engine = self._buf, self.engine
+        buf, apply = self._buf, self.apply
         while buf and buf[0][0] < wm:
             t, _, event, token = heapq.heappop(buf)
-            engine.apply(event, t)
+            apply(event, t)
             applied.append(token)
-        engine.advance(wm)
+        self.engine.advance(wm)
         return applied
 
     def flush(self) -> list[Hashable]:
