@@ -48,8 +48,7 @@ def test_disorder_within_lateness_gives_replay_records(seed, jitter):
     applied += seq.advance_to(newest + 1)          # what replay's default --until does
     assert seq.late == 0 and seq.pending == 0
     assert sorted(applied) == list(range(len(lines)))
-    live = sorted((r.to_dict() for r in seq.engine.drain()),
-                  key=lambda r: (r["at"], r["entity_id"], r["metric"], r["cycle"], r["status"]))
+    live = [r.to_dict() for r in sorted(seq.engine.drain(), key=lambda r: r.sort_key())]
     assert live == run_replay(lines, RULES)
 
 
