@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from datetime import datetime
 
 import orjson
 from hypothesis import HealthCheck, given, settings
@@ -103,6 +104,7 @@ def test_random_scenarios_produce_every_kind_of_record():
 
 def test_output_is_sorted_by_at_entity_metric_cycle_status():
     recs = run_replay(random_scenario(7).lines() + random_scenario(8).lines(), RULES)
-    keys = [(r["at"], r["entity_id"], r["metric"], r["cycle"], r["status"]) for r in recs]
+    at = lambda r: datetime.fromisoformat(r["at"].replace("Z", "+00:00"))  # noqa: E731
+    keys = [(at(r), r["entity_id"], r["metric"], r["cycle"], r["status"]) for r in recs]
     assert len(keys) > 5 and keys == sorted(keys)
     assert all(orjson.loads(orjson.dumps(r)) == r for r in recs)
