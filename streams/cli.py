@@ -156,6 +156,62 @@ def summary(records: Path = typer.Argument(..., help="SLA records (JSON Lines) f
     render(summarise(rows), Console())
 
 
+@app.command()
+def worker(loglevel: str = typer.Option("warning", "--loglevel")) -> None:
+    """Run a live worker (settings from SLAWATCH_* environment variables or .env)."""
+    from .app import run_worker
+    from .settings import Settings
+
+    try:
+        settings = Settings()
+        load_policies(settings.rules)
+    except PolicyError as exc:
+        _fail(f"invalid policy file\n{exc}")
+    except ValueError as exc:
+        _fail(f"invalid settings: {exc}")
+    import sys as _sys
+    _sys.argv = [_sys.argv[0], "worker"]  # Faust's worker parses argv itself
+    run_worker(settings, loglevel)
+
+
+@app.command()
+def broker(topics: bool = typer.Option(True, "--topics/--no-topics", help="create the slawatch topics")) -> None:
+    """Run the embedded Kafka-protocol broker (tansu, memory storage) until interrupted."""
+    import signal
+    import time
+
+    from .broker import EmbeddedBroker
+    from .settings import Settings
+
+    s = Settings()
+    b = EmbeddedBroker()
+    b.start()
+    if topics:
+        b.create_topics({s.conversations_topic: s.partitions, s.tickets_topic: s.partitions,
+                         s.dead_letter_topic: s.partitions, s.sla_events_topic: s.partitions,
+                         s.metrics_topic: s.partitions})
+    Console().print(f"embedded broker at {b.url}  (export SLAWATCH_BROKER_URL={b.url} SLAWATCH_EMBEDDED=true)", markup=False)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    try:
+        while not stop:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        b.stop()
+
+
+@app.command()
+def view(url: str = typer.Option("http://127.0.0.1:9108/status", "--url"),
+         interval: float = typer.Option(1.0, "--interval"),
+         duration: Optional[float] = typer.Option(None, "--duration", help="stop after N seconds")) -> None:
+    """Live terminal view for supervisors: queue, oldest wait, first response vs target."""
+    from .live_view import run
+
+    run(url, interval=interval, duration=duration)
+
+
 @rules_app.command("check")
 def rules_check(path: Path = typer.Argument(DEFAULT_RULES, help="Policy file to validate.")) -> None:
     """Validate a policy file; exit 2 with every problem listed if it is broken."""

@@ -64,6 +64,10 @@ def state_key(kind: str, entity_id: str) -> str:
     return f"{kind[0]}:{entity_id}"
 
 
+def kind_of_topic(topic: str, settings) -> str:
+    return "conversation" if topic == settings.conversations_topic else "ticket"
+
+
 class PartitionProcessor:
     def __init__(self, topic: str, partition: int, kind: str, policies: PolicySet, *,
                  lateness_us: int, idle_after_us: int, future_skew_us: int,
@@ -81,27 +85,30 @@ class PartitionProcessor:
         self.by_type: dict[str, int] = {}
 
     # ------------------------------------------------------------------ input
-    def ingest(self, offset: int, raw: bytes, wall_us: int) -> list[int]:
-        """One message. Returns the offsets now done (dead-lettered, or applied if late)."""
+    def ingest(self, offset: int, raw: bytes, wall_us: int, token=None) -> list:
+        """One message. Returns the tokens (default: offsets) of messages now done: this one if
+        it was dead-lettered or applied at once (late); held ones come out of later `tick`s."""
+        if token is None:
+            token = offset
         self.counts["received"] += 1
         try:
             ev = decode_event(raw)
         except EventError as exc:
-            return self._reject(offset, raw, wall_us, exc.code, exc.reason, "invalid")
+            return self._reject(offset, raw, wall_us, exc.code, exc.reason, "invalid", token)
         t = (ev.occurred_at - EPOCH) // _ONE_US
         if t > wall_us + self.future_skew:
             return self._reject(offset, raw, wall_us, "future_timestamp",
                                 f"occurred_at {format_us(t)} is more than {self.future_skew / US:g} s "
-                                f"ahead of the wall clock ({format_us(wall_us)})", "future")
+                                f"ahead of the wall clock ({format_us(wall_us)})", "future", token)
         if not ev.type.startswith(self._prefix):
             return self._reject(offset, raw, wall_us, "wrong_topic",
-                                f"{ev.type} event on {self.topic} (a {self.kind} topic)", "wrong_topic")
-        return self.sequencer.offer(ev, t, offset, wall_us, token=offset)
+                                f"{ev.type} event on {self.topic} (a {self.kind} topic)", "wrong_topic", token)
+        return self.sequencer.offer(ev, t, offset, wall_us, token=token)
 
-    def _reject(self, offset, raw, wall_us, code, reason, counter) -> list[int]:
+    def _reject(self, offset, raw, wall_us, code, reason, counter, token) -> list:
         self.counts[counter] += 1
         self._dead.append(DeadLetter(self.topic, self.partition, offset, code, reason, raw, wall_us))
-        return [offset]
+        return [token]
 
     def _apply(self, ev, t: int) -> bool:
         engine = self.engine
@@ -122,8 +129,8 @@ class PartitionProcessor:
         return True
 
     # ------------------------------------------------------------------ time
-    def tick(self, wall_us: int) -> list[int]:
-        done = self.sequencer.tick(wall_us)
+    def tick(self, wall_us: int, frontier: tuple[int, int] | None = None) -> list:
+        done = self.sequencer.tick(wall_us, frontier)
         wm = self.sequencer.watermark
         if self.ended_retention and self.sequencer.newest is not None:
             for e in self.engine.evict_ended(wm - self.ended_retention):

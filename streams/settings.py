@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     sasl_password: SecretStr | None = None
     ssl_cafile: Path | None = None
     embedded: bool = Field(False, description="the broker is the embedded tansu (enables its client shim)")
+    broker_session_timeout_s: float = Field(10.0, gt=0, description="consumer group session timeout")
 
     # SLA semantics
     rules: Path = DEFAULT_RULES

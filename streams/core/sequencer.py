@@ -59,16 +59,23 @@ class Sequencer:
         heapq.heappush(self._buf, (t, seq, event, token))
         return []
 
-    def tick(self, wall: int) -> list[Hashable]:
+    def tick(self, wall: int, frontier: tuple[int, int] | None = None) -> list[Hashable]:
         """Move the watermark (event time, or wall time when idle); apply what it passed.
 
+        `frontier` is (newest event time, wall time it was seen) over the worker's whole input.
+        An idle partition follows it rather than its own newest event: a partition that went
+        quiet long ago must not hold its clock (and its breaches) back, in particular while a
+        backlog is consumed and event time runs far ahead of wall time.
+
         Returns the tokens of the events applied, in the order they were applied."""
-        if self.newest is None:
+        if self.newest is None and frontier is None:
             return []
-        wm = self.newest - self.lateness
-        if wall - self.last_arrival >= self.idle_after:
-            wm += max(0, wall - self.wall_at_newest)
-        return self.advance_to(wm)
+        newest, seen_at = (self.newest, self.wall_at_newest) if self.newest is not None else frontier
+        if wall - self.last_arrival < self.idle_after:
+            return self.advance_to(newest - self.lateness)
+        if frontier is not None and frontier[0] > newest:
+            newest, seen_at = frontier
+        return self.advance_to(newest - self.lateness + max(0, wall - seen_at))
 
     def advance_to(self, wm: int) -> list[Hashable]:
         if wm <= self.watermark:

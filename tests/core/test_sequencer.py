@@ -116,3 +116,19 @@ def test_state_restore_keeps_the_clock():
     other.restore(seq.state(), wall=7)
     assert other.state() == seq.state()
     assert other.engine.now == seq.watermark
+
+
+def test_idle_partition_follows_the_input_frontier():
+    """A quiet partition (last event long ago) moves with the newest event of the whole input."""
+    s = Scenario()
+    s.started("c1", 0)
+    ev = decode_event(s.lines()[0])
+    t0 = to_us(T0)
+    seq = Sequencer(SlaEngine(load_policies_text(RULES_30S)), LATENESS, idle_after_us=US)
+    seq.offer(ev, t0, 0, wall=0)
+    frontier = (t0 + 3600 * US, 0)      # another partition has seen event time an hour later
+    seq.tick(wall=0, frontier=frontier)
+    assert seq.watermark == t0 - LATENESS          # not idle yet: its own event time
+    seq.tick(wall=2 * US, frontier=frontier)
+    assert seq.watermark == t0 + 3600 * US - LATENESS + 2 * US
+    assert [r.status for r in seq.engine.drain()] == ["breached"]
