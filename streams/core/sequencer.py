@@ -21,6 +21,8 @@ from typing import Any, Callable, Hashable
 from .engine import SlaEngine
 
 NEVER = -(1 << 62)
+# An input whose newest event arrived within this of its event time is live, not a backlog.
+LIVE_GAP_US = 60 * 1_000_000
 
 
 class Sequencer:
@@ -75,7 +77,12 @@ class Sequencer:
             return self.advance_to(newest - self.lateness)
         if frontier is not None and frontier[0] > newest:
             newest, seen_at = frontier
-        return self.advance_to(newest - self.lateness + max(0, wall - seen_at))
+        now = newest + max(0, wall - seen_at)  # event time, gone on at the wall clock's pace
+        if seen_at - newest <= LIVE_GAP_US:
+            # A live input (its newest event was fresh when it arrived): the wall clock *is* event
+            # time, so delivery latency must not delay breaches any further.
+            now = max(now, wall)
+        return self.advance_to(now - self.lateness)
 
     def advance_to(self, wm: int) -> list[Hashable]:
         if wm <= self.watermark:

@@ -132,3 +132,17 @@ def test_idle_partition_follows_the_input_frontier():
     seq.tick(wall=2 * US, frontier=frontier)
     assert seq.watermark == t0 + 3600 * US - LATENESS + 2 * US
     assert [r.status for r in seq.engine.drain()] == ["breached"]
+
+
+def test_live_input_idles_on_the_wall_clock_despite_delivery_latency():
+    s = Scenario()
+    s.started("c1", 0)
+    ev = decode_event(s.lines()[0])
+    t0 = to_us(T0)
+    seq = Sequencer(SlaEngine(load_policies_text(RULES_30S)), LATENESS, idle_after_us=US)
+    seq.offer(ev, t0, 0, wall=t0 + 2 * US)   # arrived 2 s after it happened: still live
+    seq.tick(wall=t0 + 40 * US)             # deadline t0 + 30 s, + lateness 10 s
+    assert seq.watermark == t0 + 30 * US
+    assert seq.engine.drain() == []
+    seq.tick(wall=t0 + 40 * US + 1)
+    assert [r.status for r in seq.engine.drain()] == ["breached"]
