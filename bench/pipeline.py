@@ -68,7 +68,7 @@ def pipeline_rate(kafka: EmbeddedBroker, worker: Worker, n: int) -> float:
                 t_first, first = now, got
             if got >= n:
                 return (got - first) / (now - t_first)
-            time.sleep(0.1)
+            time.sleep(0.5)
         raise SystemExit("worker did not finish")
     finally:
         worker.stop()

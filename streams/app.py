@@ -35,6 +35,7 @@ from .settings import Settings
 log = logging.getLogger("slawatch")
 
 STATE_TABLE = "sla-state"
+CLOCK_SAVE_INTERVAL_US = 1_000_000
 
 
 def wall_us() -> int:
@@ -57,6 +58,8 @@ class Pipeline:
         self.tallies: dict[str, int] = {}
         self.recent_windows: list = []
         self.totals = {"records": 0, "windows": 0, "dead_letters": 0, "batches": 0}
+        self.clock_saved: dict[tuple[str, int], int] = {}
+        self.pending_acks: set[asyncio.Future] = set()
 
     # ------------------------------------------------------------------ processors
     def processor(self, topic: str, partition: int) -> PartitionProcessor:
@@ -124,14 +127,25 @@ class Pipeline:
             out = p.drain()
             if out.records or out.windows or out.dead_letters or out.states:
                 outputs.append((p, out))
-        if outputs:
-            await self._send(outputs)
+        futures = await self._send(outputs) if outputs else []
+        if done or futures:
+            # Acknowledge once the broker has confirmed every output and state write of this
+            # step; waiting in a task lets the next batch be processed meanwhile (pipelined),
+            # instead of one broker round trip per batch.
+            task = asyncio.ensure_future(self._ack_when_durable(futures, done))
+            self.pending_acks.add(task)
+            task.add_done_callback(self.pending_acks.discard)
+
+    async def _ack_when_durable(self, futures: list, done: list) -> None:
+        for fut in futures:
+            await fut
         stream = self.stream
         if stream is not None:
             for event in done:
                 await stream.ack(event)
 
-    async def _send(self, outputs: list[tuple[PartitionProcessor, Outputs]]) -> None:
+    async def _send(self, outputs: list[tuple[PartitionProcessor, Outputs]]) -> list:
+        """Send every output and state write; return the futures that confirm them."""
         s = self.settings
         producer = self.app.producer
         futures = []
@@ -157,20 +171,23 @@ class Pipeline:
                     self.table.data.pop(k, None)
                 else:
                     self.table.data[k] = value
-                self.table.send_changelog(part, k, value)
-            ck = f"{part}|clock:{p.kind}".encode()
-            cv = p.clock_state()
-            self.table.data[ck] = cv
-            self.table.send_changelog(part, ck, cv)
+                futures.append(self.table.send_changelog(part, k, value))
+            # The clock (watermark + open metric windows) is a larger value: persisting it once a
+            # second bounds the work; after a crash the watermark restarts a little earlier,
+            # which only re-fires records that carry the same ids.
+            last = self.clock_saved.get((p.topic, part), 0)
+            if wall_us() - last >= CLOCK_SAVE_INTERVAL_US or out.windows:
+                ck = f"{part}|clock:{p.kind}".encode()
+                cv = p.clock_state()
+                self.table.data[ck] = cv
+                futures.append(self.table.send_changelog(part, ck, cv))
+                self.clock_saved[(p.topic, part)] = wall_us()
             self.totals["records"] += len(out.records)
             self.totals["windows"] += len(out.windows)
             self.totals["dead_letters"] += len(out.dead_letters)
             if out.windows:
                 self.recent_windows = (self.recent_windows + out.windows)[-2000:]
-        # Acknowledge only what is durably out: records, windows, dead letters and state.
-        await producer.flush()
-        for fut in futures:
-            await fut
+        return futures
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict:
