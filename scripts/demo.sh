@@ -1,17 +1,51 @@
 #!/usr/bin/env bash
-# Demo: a generated day of support traffic -> offline SLA replay -> summary tables.
-# Run through `make demo` (which installs the venv first) or directly from anywhere.
+# Demo on the embedded default: broker (tansu) + live worker + real-time generator + live view,
+# then an offline replay of a generated day for the SLA summary. `make demo` installs first.
+# DEMO_SECONDS (default 60) is how long the live part runs.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 VENV="${VENV:-.venv}"
+SW="$VENV/bin/slawatch"
 OUT=.demo
+SECONDS_LIVE="${DEMO_SECONDS:-60}"
 mkdir -p "$OUT"
+rm -f "$OUT/broker.url"
 
-"$VENV/bin/slawatch" generate --out "$OUT/events.jsonl" --days 1
-"$VENV/bin/slawatch" replay "$OUT/events.jsonl" --rules rules/sla.yaml --out "$OUT/sla-records.jsonl"
-"$VENV/bin/slawatch" summary "$OUT/sla-records.jsonl"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
 
+"$SW" broker --url-file "$OUT/broker.url" > "$OUT/broker.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$OUT/broker.url" ] && break; sleep 0.2; done
+[ -s "$OUT/broker.url" ] || { echo "embedded broker did not start; see $OUT/broker.log"; exit 1; }
+
+export SLAWATCH_BROKER_URL="$(cat "$OUT/broker.url")" SLAWATCH_EMBEDDED=true
+export SLAWATCH_APP_ID="slawatch-demo-$$" SLAWATCH_HTTP_PORT="${SLAWATCH_HTTP_PORT:-9108}"
+"$SW" worker > "$OUT/worker.log" 2>&1 &
+pids+=($!)
+# Busy real-time traffic starting now: ~40 chats a minute, so breaches show within seconds.
+"$SW" generate --to-kafka --start now --speedup 1 --days 0.05 \
+    --conversations-per-day 60000 --tickets-per-day 3000 --seed "$RANDOM" > "$OUT/generator.log" 2>&1 &
+pids+=($!)
+
+cat <<MSG
+slawatch live demo
+  broker (embedded tansu): $SLAWATCH_BROKER_URL        log: $OUT/broker.log
+  worker status (JSON):    http://127.0.0.1:$SLAWATCH_HTTP_PORT/status   log: $OUT/worker.log
+  topics: support.conversations, support.tickets -> sla.events, sla.metric-windows, support.dead-letter
+  live view for ${SECONDS_LIVE}s (any time: $SW view --url http://127.0.0.1:$SLAWATCH_HTTP_PORT/status)
+MSG
+"$SW" view --url "http://127.0.0.1:$SLAWATCH_HTTP_PORT/status" --duration "$SECONDS_LIVE" || true
+cleanup
+trap - EXIT
+
+echo
+echo "Offline: a generated day replayed through the same engine"
+"$SW" generate --out "$OUT/events.jsonl" --days 1
+"$SW" replay "$OUT/events.jsonl" --rules rules/sla.yaml --out "$OUT/sla-records.jsonl"
+"$SW" summary "$OUT/sla-records.jsonl"
 echo
 echo "events:      $PWD/$OUT/events.jsonl"
 echo "SLA records: $PWD/$OUT/sla-records.jsonl"

@@ -107,24 +107,28 @@ class _nullctx:
 
 @app.command()
 def generate(
-    out: Path = typer.Option(..., "--out", help="JSON Lines file to write."),
+    out: Optional[Path] = typer.Option(None, "--out", help="JSON Lines file to write."),
     days: float = typer.Option(1.0, "--days", help="How many days of traffic."),
     seed: int = typer.Option(1, "--seed"),
-    start: Optional[str] = typer.Option(None, "--start", help="RFC 3339 start (default: a Monday, 2026-11-02T00:00+08:00)."),
+    start: Optional[str] = typer.Option(None, "--start", help="RFC 3339 start, or 'now' (default: a Monday, 2026-11-02T00:00+08:00)."),
     conversations_per_day: int = typer.Option(2000, "--conversations-per-day"),
     tickets_per_day: int = typer.Option(300, "--tickets-per-day"),
     duplicate_rate: float = typer.Option(0.0, "--duplicate-rate", help="Fraction of events redelivered with the same event_id."),
     disorder_seconds: float = typer.Option(0.0, "--disorder-seconds", help="Maximum emit-order jitter in seconds."),
+    to_kafka: bool = typer.Option(False, "--to-kafka", help="Produce to the broker of SLAWATCH_BROKER_URL instead of a file."),
+    speedup: Optional[float] = typer.Option(None, "--speedup", help="With --to-kafka: pace by event time (1 = real time); default as fast as possible."),
 ) -> None:
-    """Generate a realistic, seeded stream of support events (JSON Lines)."""
-    from datetime import datetime
+    """Generate a realistic, seeded stream of support events (JSON Lines, or live to Kafka)."""
+    from datetime import datetime, timezone
 
-    from .generator import GeneratorConfig, generate_jsonl
+    from .generator import GeneratorConfig, generate, generate_jsonl
 
     kwargs = dict(seed=seed, days=days, conversations_per_day=conversations_per_day,
                   tickets_per_day=tickets_per_day, duplicate_rate=duplicate_rate,
                   disorder_seconds=disorder_seconds)
-    if start is not None:
+    if start == "now":
+        kwargs["start"] = datetime.now(timezone.utc).replace(microsecond=0)
+    elif start is not None:
         try:
             kwargs["start"] = datetime.fromisoformat(start)
         except ValueError as exc:
@@ -133,6 +137,16 @@ def generate(
         cfg = GeneratorConfig(**kwargs)
     except ValueError as exc:
         _fail(str(exc))
+    if to_kafka:
+        from .producer import produce_sync
+        from .settings import Settings
+
+        settings = Settings()
+        n = produce_sync(generate(cfg), settings, speedup=speedup)
+        err.print(f"produced {n} events to {settings.broker_url}", markup=False)
+        return
+    if out is None:
+        _fail("--out is required unless --to-kafka")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         n = generate_jsonl(cfg, out)
@@ -175,7 +189,8 @@ def worker(loglevel: str = typer.Option("warning", "--loglevel")) -> None:
 
 
 @app.command()
-def broker(topics: bool = typer.Option(True, "--topics/--no-topics", help="create the slawatch topics")) -> None:
+def broker(topics: bool = typer.Option(True, "--topics/--no-topics", help="create the slawatch topics"),
+           url_file: Optional[Path] = typer.Option(None, "--url-file", help="write host:port here once ready")) -> None:
     """Run the embedded Kafka-protocol broker (tansu, memory storage) until interrupted."""
     import signal
     import time
@@ -190,6 +205,8 @@ def broker(topics: bool = typer.Option(True, "--topics/--no-topics", help="creat
         b.create_topics({s.conversations_topic: s.partitions, s.tickets_topic: s.partitions,
                          s.dead_letter_topic: s.partitions, s.sla_events_topic: s.partitions,
                          s.metrics_topic: s.partitions})
+    if url_file is not None:
+        url_file.write_text(b.url)
     Console().print(f"embedded broker at {b.url}  (export SLAWATCH_BROKER_URL={b.url} SLAWATCH_EMBEDDED=true)", markup=False)
     stop = []
     signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
