@@ -154,7 +154,9 @@ def run(url: str, interval: float = 1.0, duration: float | None = None, *,
     Ctrl-C)."""
     if interval <= 0:
         raise ValueError(f"interval must be > 0, got {interval!r}")
-    timeout = max(0.2, min(interval, 2.0))
+    # A busy worker (or CI box) can take a while to answer; a short poll interval must not
+    # turn that into "worker down".
+    timeout = max(1.0, min(interval, 5.0))
     end = time.monotonic() + duration if duration is not None else None
     with Live(waiting(url), console=console, refresh_per_second=4, transient=False) as live:
         try:
