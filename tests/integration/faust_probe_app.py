@@ -2,8 +2,9 @@
 
 Everything is configured through environment variables so that one module serves
 every probe in ``test_faust_on_tansu.py``; the worker reports what it sees as JSON
-lines appended to ``PROBE_OUT`` (one ``write`` + ``flush`` per line, so a SIGKILL
-never leaves a torn line the test would mis-read).
+lines appended to ``PROBE_OUT`` (one ``write`` per line; readers take only the
+lines that already end in a newline, so a write in progress or a SIGKILL mid-write
+is never mis-read).
 
     PROBE_BROKER      kafka://127.0.0.1:PORT
     PROBE_APP_ID      Faust app id (= consumer group, changelog topic prefix)
@@ -14,17 +15,22 @@ never leaves a torn line the test would mis-read).
                         explicit     store write + send_changelog(source partition)  [the recipe]
                         plain        table[key] = value after noack_take (no current event)
                         partitioner  table(use_partitioner=True), table[key] = value
-    PROBE_ACK         1 (default): ack each batch after processing; 0: never ack
+    PROBE_ACK         1 (default): ack each batch after processing with
+                      ``await stream.ack(event)``; event: with ``event.ack()``; 0: never ack
     PROBE_BATCH       noack_take max_ (default 100)
     PROBE_TIMER       1: run a 0.2 s timer that reports ticks
-    PROBE_QUIET       1: report only ready/throughput lines, not every batch
     PROBE_TANSU_COMPAT  1 (default): streams.tansu_compat.enable() before starting
-    PROBE_MODE        table (default): the agent above; throughput: the agent only
-                      parses JSON and acks, reporting once PROBE_EXPECT events are done
+    PROBE_MODE        table (default): the agent keeps a table of seen offsets per key;
+                      throughput: it only parses JSON and acks, reporting once
+                      PROBE_EXPECT events are done
+    PROBE_COMMIT_EVERY  broker_commit_every (default 1000)
 
-Run as ``python -m tests.integration.faust_probe_app worker -l warning`` from the
-project root (``app.main()`` is Faust's own CLI, so this is equivalent to
-``faust -A tests.integration.faust_probe_app worker``).
+Run as ``python -m tests.integration.faust_probe_app worker --without-web -l info``
+from the project root (``app.main()`` is Faust's own CLI, so this is equivalent to
+``faust -A tests.integration.faust_probe_app worker --without-web -l info``; the log
+levels are crit/error/warn/info/debug -- "warning" is rejected). ``--without-web``
+is needed: the CLI's default ``--with-web`` overrides ``web_enabled=False`` below and
+binds 0.0.0.0:6066, which a second worker on the machine cannot bind.
 """
 from __future__ import annotations
 
@@ -41,9 +47,9 @@ ENV = os.environ
 PARTITIONS = int(ENV.get("PROBE_PARTITIONS", "4"))
 TOPICS = [t for t in ENV.get("PROBE_TOPICS", "probe-in").split(",") if t]
 TABLE_MODE = ENV.get("PROBE_TABLE_MODE", "explicit")
-ACK = ENV.get("PROBE_ACK", "1") == "1"
+ACK_STYLE = ENV.get("PROBE_ACK", "1")
+ACK = ACK_STYLE != "0"
 BATCH = int(ENV.get("PROBE_BATCH", "100"))
-QUIET = ENV.get("PROBE_QUIET", "0") == "1"
 MODE = ENV.get("PROBE_MODE", "table")
 EXPECT = int(ENV.get("PROBE_EXPECT", "0"))
 OUT = ENV.get("PROBE_OUT", os.devnull)
@@ -77,9 +83,15 @@ app = faust.App(
     broker_request_timeout=15.0,
     broker_commit_every=int(ENV.get("PROBE_COMMIT_EVERY", "1000")),
     broker_commit_interval=0.2,
+    # Batch a burst of changelog writes (one noack_take batch) into one record batch
+    # per partition: realistic, and the shape tansu's ListOffsets bug needs, so the
+    # no-shim recovery check in test_faust_on_tansu.py is deterministic.
+    producer_linger=0.02,
+    # Default True makes a rebalance wait until every started event is acked; the
+    # PROBE_ACK=0 worker never acks, so it would hang there.
     stream_wait_empty=False,
     consumer_auto_offset_reset="earliest",
-    web_enabled=False,
+    web_enabled=False,  # overridden by the worker CLI: pass --without-web as well
     table_cleanup_interval=1.0,
 )
 
@@ -126,16 +138,15 @@ async def consume(stream: faust.StreamT) -> None:
             except Exception as exc:  # noqa: BLE001 - reported to the test
                 errors.append(f"{type(exc).__name__}: {exc}")
             rows.append([msg.topic, msg.partition, msg.offset, key])
-        if ACK:
+        if ACK_STYLE == "event":
+            for event in batch:
+                # Sync; marks the offset committable (the sensors' on_message_out
+                # bookkeeping that stream.ack also does is skipped).
+                event.ack()
+        elif ACK:
             for event in batch:
                 await stream.ack(event)
-        if QUIET:
-            processed_total[0] += len(batch)
-        else:
-            report("batch", rows=rows, errors=errors[:3], acked=ACK)
-
-
-processed_total = [0]
+        report("batch", rows=rows, errors=errors[:3], acked=ACK)
 
 
 async def throughput(stream: faust.StreamT) -> None:
