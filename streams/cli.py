@@ -81,9 +81,12 @@ def replay(
     except OSError as exc:
         _fail(f"cannot read {events}: {exc}")
     try:
-        sink = sys.stdout.buffer if out is None or str(out) == "-" else open(out, "wb")
-        with sink if sink is not sys.stdout.buffer else _nullctx(sink):
-            write_records(result.records, sink, extended)
+        if out is None or str(out) == "-":
+            write_records(result.records, sys.stdout.buffer, extended)
+            sys.stdout.buffer.flush()
+        else:
+            with open(out, "wb") as sink:
+                write_records(result.records, sink, extended)
     except OSError as exc:
         _fail(f"cannot write {out}: {exc}")
     until_text = format_us(result.until_us) if result.until_us is not None else "-"
@@ -92,17 +95,6 @@ def replay(
         f"{result.after_until} after --until, {result.orphans} for unknown or ended entities) "
         f"until {until_text}: {len(result.records)} records, {result.open_entities} entities still open",
         markup=False, soft_wrap=True)
-
-
-class _nullctx:
-    def __init__(self, obj) -> None:
-        self.obj = obj
-
-    def __enter__(self):
-        return self.obj
-
-    def __exit__(self, *exc) -> None:
-        self.obj.flush()
 
 
 @app.command()

@@ -24,6 +24,9 @@ from .core.timeutil import EPOCH, US, format_us
 
 _ONE_US = timedelta(microseconds=1)
 _REOPENABLE = ("solved", "closed")
+# Event types the metric windows count beyond what the SLA records carry (starts, ratings).
+_WINDOW_EVENTS = frozenset(("conversation.started", "ticket.created", "conversation.rated",
+                            "ticket.rated"))
 KIND_OF_TOPIC_PREFIX = {"conversation": "conversation.", "ticket": "ticket."}
 
 
@@ -119,8 +122,7 @@ class PartitionProcessor:
             return False
         etype = ev.type
         self.by_type[etype] = self.by_type.get(etype, 0) + 1
-        if etype in ("conversation.started", "ticket.created", "conversation.rated", "ticket.rated") \
-                or (etype == "ticket.status_changed" and prev_status in _REOPENABLE):
+        if etype in _WINDOW_EVENTS or (etype == "ticket.status_changed" and prev_status in _REOPENABLE):
             entity = engine.entities[ev.kind].get(ev.entity_id)
             if entity is not None:
                 reopened = etype == "ticket.status_changed" and ev.status not in _REOPENABLE

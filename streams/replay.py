@@ -57,10 +57,11 @@ def read_events(lines: Iterable[bytes], on_invalid: Callable[[int, str], None],
 
 
 def run(items: list[tuple[int, int, object]], policies: PolicySet,
-        until_us: int | None = None) -> tuple[list[SlaRecord], SlaEngine, int]:
+        until_us: int | None = None) -> tuple[list[SlaRecord], SlaEngine, int, int | None]:
     """Apply decoded events in (time, line) order, end the clock at `until_us`; sorted records.
 
-    Returns the records, the engine (for its counters) and how many events lay after `until_us`.
+    Returns the records, the engine (for its counters), how many events lay after the end of
+    the clock, and that end (`until_us`, or the newest event time by default).
     """
     items.sort(key=itemgetter(0, 1))
     if until_us is None:
@@ -75,7 +76,7 @@ def run(items: list[tuple[int, int, object]], policies: PolicySet,
         engine.advance(until_us + 1)  # inclusive: a deadline exactly at `until` fires
     records = engine.drain()
     records.sort(key=SlaRecord.sort_key)
-    return records, engine, len(items) - cut
+    return records, engine, len(items) - cut, until_us
 
 
 def replay_lines(lines: Iterable[bytes], policies: PolicySet, until_us: int | None = None,
@@ -96,7 +97,7 @@ def replay_lines(lines: Iterable[bytes], policies: PolicySet, until_us: int | No
     gc.disable()
     try:
         items = read_events(counted, invalid, on_line)
-        records, engine, after = run(items, policies, until_us)
+        records, engine, after, until_us = run(items, policies, until_us)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -104,7 +105,7 @@ def replay_lines(lines: Iterable[bytes], policies: PolicySet, until_us: int | No
         records=records, lines=counted.n, events=len(items), invalid=len(problems),
         duplicates=engine.stats.duplicates, after_until=after, orphans=engine.stats.orphans + engine.stats.after_end,
         open_entities=engine.open_entities,
-        until_us=until_us if until_us is not None else (max(i[0] for i in items) if items else None),
+        until_us=until_us,
         problems=problems)
 
 

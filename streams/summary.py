@@ -48,8 +48,25 @@ def _sketch() -> DDSketch:
     return DDSketch(relative_accuracy=RELATIVE_ACCURACY)
 
 
+class _Percentiles:
+    """p50/p90 of an `elapsed` DDSketch (seconds); None while it is empty."""
+
+    elapsed: DDSketch
+
+    def quantile(self, q: float) -> float | None:
+        return self.elapsed.get_quantile_value(q) if self.elapsed.count else None
+
+    @property
+    def p50(self) -> float | None:
+        return self.quantile(0.5)
+
+    @property
+    def p90(self) -> float | None:
+        return self.quantile(0.9)
+
+
 @dataclass
-class GroupStats:
+class GroupStats(_Percentiles):
     achieved: int = 0
     completed_late: int = 0
     abandoned: int = 0
@@ -71,34 +88,14 @@ class GroupStats:
         """Achieved share of outcomes, in percent; None when there is no outcome yet."""
         return 100.0 * self.achieved / self.outcomes if self.outcomes else None
 
-    def quantile(self, q: float) -> float | None:
-        return self.elapsed.get_quantile_value(q) if self.elapsed.count else None
-
-    @property
-    def p50(self) -> float | None:
-        return self.quantile(0.5)
-
-    @property
-    def p90(self) -> float | None:
-        return self.quantile(0.9)
 
 
 @dataclass
-class FirstResponseStats:
+class FirstResponseStats(_Percentiles):
     count: int = 0
     targets: set[float] = field(default_factory=set)  # target_seconds seen (policies can differ)
     elapsed: DDSketch = field(default_factory=_sketch, repr=False)
 
-    def quantile(self, q: float) -> float | None:
-        return self.elapsed.get_quantile_value(q) if self.elapsed.count else None
-
-    @property
-    def p50(self) -> float | None:
-        return self.quantile(0.5)
-
-    @property
-    def p90(self) -> float | None:
-        return self.quantile(0.9)
 
 
 @dataclass

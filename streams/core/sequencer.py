@@ -27,7 +27,7 @@ LIVE_GAP_US = 60 * 1_000_000
 
 class Sequencer:
     __slots__ = ("engine", "apply", "lateness", "idle_after", "newest", "wall_at_newest",
-                 "last_arrival", "watermark", "late", "_buf", "_n")
+                 "last_arrival", "watermark", "late", "_buf")
 
     def __init__(self, engine: SlaEngine, lateness_us: int, idle_after_us: int = 1_000_000,
                  apply: Callable[[Any, int], bool] | None = None) -> None:
@@ -45,7 +45,6 @@ class Sequencer:
         self.watermark = NEVER
         self.late = 0
         self._buf: list[tuple[int, int, Any, Hashable]] = []
-        self._n = 0
 
     def offer(self, event: Any, t: int, seq: int, wall: int, token: Hashable = None) -> list[Hashable]:
         """Take one decoded event (time `t` µs, partition offset `seq`). Returns the tokens of
@@ -96,12 +95,6 @@ class Sequencer:
             applied.append(token)
         self.engine.advance(wm)
         return applied
-
-    def flush(self) -> list[Hashable]:
-        """Apply everything held (end of a bounded input) without moving the watermark past it."""
-        if not self._buf:
-            return []
-        return self.advance_to(max(t for t, *_ in self._buf) + 1)
 
     @property
     def pending(self) -> int:
