@@ -100,6 +100,10 @@ class Sequencer:
     def pending(self) -> int:
         return len(self._buf)
 
+    def oldest_held_seq(self) -> int | None:
+        """The smallest offset still held: where a restarted consumer must read from."""
+        return min(item[1] for item in self._buf) if self._buf else None
+
     def oldest_pending(self) -> int | None:
         return self._buf[0][0] if self._buf else None
 

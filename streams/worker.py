@@ -1,0 +1,311 @@
+"""The live worker on plain aiokafka: batched consumption, changelogged state, commits after output.
+
+Why not a Faust agent: measured on this project's machines (BENCHMARKS.md), a Faust agent that
+does nothing but `noack_take` and ack tops out at 8-15k events/s, because Faust hands every
+message through asyncio tasks; slawatch's own work was under 10 % of the Faust worker's
+profile. This worker reads with `getmany` (thousands of messages per call) and drives the same
+`PartitionProcessor`s, so the semantics are identical to the Faust worker's.
+
+Per loop iteration:
+1. `getmany` a batch; each message goes to the processor of its topic-partition;
+2. every processor's clock ticks (so breaches fire while the input is idle too);
+3. outputs are sent: SLA records, closed metric windows, dead letters, and the changed entity
+   states to the state changelog topic, in the *source* partition number;
+4. once the broker has confirmed all of them, offsets are committed. The committed offset of a
+   partition is the oldest message its sequencer still holds for ordering, so a restarted
+   worker reads again exactly what was not yet applied (plus what was applied after the last
+   commit, which the per-entity de-dup skips and whose records carry the same ids).
+
+Partitions are assigned with the range assignor: input topics with equal partition counts give
+one worker partition p of both, and the state of partition p lives in changelog partition p.
+On assignment the worker restores that partition's entities from the changelog.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+
+from .core.metrics import window_id
+from .core.policy import load_policies
+from .core.state import StateError, load_entity
+from .core.timeutil import US, format_us
+from .processor import Outputs, PartitionProcessor, kind_of_topic
+from .settings import Settings
+
+log = logging.getLogger("slawatch.worker")
+
+CLOCK_SAVE_INTERVAL_US = 1_000_000
+
+
+def wall_us() -> int:
+    return time.time_ns() // 1000
+
+
+def changelog_topic(settings: Settings) -> str:
+    return f"{settings.app_id}-sla-state-changelog"
+
+
+def window_message(start: int, dims: tuple, agg: Any) -> tuple[bytes, bytes]:
+    wid = window_id(start, dims)
+    body = {"window_id": wid, "window_start": format_us(start), "window_seconds": 60,
+            "entity_kind": dims[0], "channel": dims[1], "queue": dims[2], "priority": dims[3],
+            "customer_tier": dims[4], "category": dims[5], "agent_id": dims[6], **agg.to_dict()}
+    return wid.encode(), orjson.dumps(body)
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, worker: "Worker") -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        await self.worker.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        await self.worker.on_assigned(assigned)
+
+
+class Worker:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.policies = load_policies(settings.rules)
+        self.processors: dict[tuple[str, int], PartitionProcessor] = {}
+        self.position: dict[TopicPartition, int] = {}
+        self.clock_saved: dict[tuple[str, int], int] = {}
+        self.tallies: dict[str, int] = {}
+        self.recent_windows: list = []
+        self.totals = {"records": 0, "windows": 0, "dead_letters": 0, "batches": 0}
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self._last_commit = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        if s.embedded:
+            from . import tansu_compat
+
+            tansu_compat.enable()
+        common = dict(bootstrap_servers=s.bootstrap_servers(), **s.kafka_credentials())
+        await self._ensure_changelog(common)
+        self.producer = AIOKafkaProducer(linger_ms=5, acks="all", max_batch_size=1 << 20, **common)
+        self.consumer = AIOKafkaConsumer(
+            group_id=s.app_id, enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=int(s.broker_session_timeout_s * 1000),
+            heartbeat_interval_ms=max(100, int(s.broker_session_timeout_s * 200)),
+            max_poll_records=s.batch_max, max_partition_fetch_bytes=4 << 20,
+            partition_assignment_strategy=(RangePartitionAssignor,), **common)
+        await self.producer.start()
+        web = await self._start_web() if s.http_port else None
+        try:
+            await self.consumer.start()
+            self.consumer.subscribe([s.conversations_topic, s.tickets_topic],
+                                    listener=_Rebalance(self))
+            timeout_ms = int(min(s.batch_within_s, s.tick_interval_s) * 1000)
+            while not stop.is_set():
+                batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=s.batch_max)
+                await self.step(batch)
+        finally:
+            try:
+                await self.commit()
+            except Exception:  # noqa: BLE001 - shutting down; the uncommitted part is re-read
+                log.exception("final commit failed")
+            await self.consumer.stop()
+            await self.producer.stop()
+            if web is not None:
+                await web.cleanup()
+
+    async def _ensure_changelog(self, common: dict) -> None:
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+        from aiokafka.errors import TopicAlreadyExistsError
+
+        admin = AIOKafkaAdminClient(**common)
+        await admin.start()
+        try:
+            topic = NewTopic(changelog_topic(self.settings), num_partitions=self.settings.partitions,
+                             replication_factor=1, topic_configs={"cleanup.policy": "compact"})
+            try:
+                await admin.create_topics([topic])
+            except TopicAlreadyExistsError:
+                pass
+        finally:
+            await admin.close()
+
+    # ------------------------------------------------------------------ rebalance
+    async def on_revoked(self, revoked) -> None:
+        await self.commit()
+        for tp in revoked:
+            self.processors.pop((tp.topic, tp.partition), None)
+            self.position.pop(tp, None)
+
+    async def on_assigned(self, assigned) -> None:
+        numbers = sorted({tp.partition for tp in assigned})
+        states = await self._read_changelog(numbers)
+        for tp in assigned:
+            if (tp.topic, tp.partition) not in self.processors:
+                self.processors[(tp.topic, tp.partition)] = self._restore(tp, states.get(tp.partition, {}))
+
+    async def _read_changelog(self, partitions: list[int]) -> dict[int, dict[bytes, bytes]]:
+        s = self.settings
+        topic = changelog_topic(s)
+        tps = [TopicPartition(topic, p) for p in partitions]
+        out: dict[int, dict[bytes, bytes]] = {p: {} for p in partitions}
+        if not tps:
+            return out
+        reader = AIOKafkaConsumer(bootstrap_servers=s.bootstrap_servers(), group_id=None,
+                                  enable_auto_commit=False, **s.kafka_credentials())
+        await reader.start()
+        try:
+            reader.assign(tps)
+            await reader.seek_to_beginning(*tps)
+            ends = await reader.end_offsets(tps)
+            todo = {tp for tp in tps if ends[tp] > 0}
+            while todo:
+                batch = await reader.getmany(*todo, timeout_ms=1000, max_records=10000)
+                for tp, msgs in batch.items():
+                    store = out[tp.partition]
+                    for m in msgs:
+                        if m.value is None:
+                            store.pop(m.key, None)
+                        else:
+                            store[m.key] = m.value
+                for tp in list(todo):
+                    if await reader.position(tp) >= ends[tp]:
+                        todo.discard(tp)
+        finally:
+            await reader.stop()
+        return out
+
+    def _restore(self, tp: TopicPartition, store: dict[bytes, bytes]) -> PartitionProcessor:
+        s = self.settings
+        kind = kind_of_topic(tp.topic, s)
+        p = PartitionProcessor(tp.topic, tp.partition, kind, self.policies,
+                               lateness_us=s.lateness_us, idle_after_us=int(s.idle_after_s * US),
+                               future_skew_us=int(s.future_skew_s * US),
+                               ended_retention_us=int(s.ended_retention_s * US))
+        prefix = f"{tp.partition}|{kind[0]}:".encode()
+        entities = []
+        for key, value in store.items():
+            if key.startswith(prefix):
+                try:
+                    entities.append(load_entity(value, p.engine))
+                except StateError as exc:  # one bad entry must not stop a partition
+                    log.error("skipping unreadable state %r: %s", key, exc)
+        clock = store.get(f"{tp.partition}|clock:{kind}".encode())
+        if clock is not None:
+            p.restore_clock(clock, wall_us())
+        p.engine.restore(entities)
+        return p
+
+    # ------------------------------------------------------------------ processing
+    async def step(self, batch: dict) -> None:
+        wall = wall_us()
+        for tp, msgs in batch.items():
+            p = self.processors.get((tp.topic, tp.partition))
+            if p is None:  # assigned between listener and fetch: restore it now
+                p = self.processors[(tp.topic, tp.partition)] = self._restore(
+                    tp, (await self._read_changelog([tp.partition]))[tp.partition])
+            ingest = p.ingest
+            for m in msgs:
+                ingest(m.offset, m.value if m.value is not None else b"", wall)
+            self.position[tp] = msgs[-1].offset + 1
+        if batch:
+            self.totals["batches"] += 1
+        frontier = None
+        for p in self.processors.values():
+            seq = p.sequencer
+            if seq.newest is not None and (frontier is None or seq.newest > frontier[0]):
+                frontier = (seq.newest, seq.wall_at_newest)
+        futures = []
+        for p in self.processors.values():
+            p.tick(wall, frontier)
+            out = p.drain()
+            futures += await self._send(p, out, wall)
+        if futures:
+            await asyncio.gather(*futures)  # durable before the offsets move
+        if time.monotonic() - self._last_commit >= 0.5:
+            await self.commit()
+
+    async def _send(self, p: PartitionProcessor, out: Outputs, wall: int) -> list:
+        s, send = self.settings, self.producer.send
+        futures = []
+        for rec in out.records:
+            self.tallies[rec.status] = self.tallies.get(rec.status, 0) + 1
+            futures.append(await send(s.sla_events_topic, rec.to_json(extended=True),
+                                      key=rec.entity_id.encode()))
+        for start, dims, agg in out.windows:
+            key, value = window_message(start, dims, agg)
+            futures.append(await send(s.metrics_topic, value, key=key))
+        for dl in out.dead_letters:
+            futures.append(await send(s.dead_letter_topic, dl.to_json(), key=dl.key))
+        changelog, part = changelog_topic(s), p.partition
+        for key, value in out.states.items():
+            futures.append(await send(changelog, value, key=f"{part}|{key}".encode(), partition=part))
+        # The clock (watermark + open windows) is larger: once a second, or when windows close.
+        if out.windows or wall - self.clock_saved.get((p.topic, part), 0) >= CLOCK_SAVE_INTERVAL_US:
+            futures.append(await send(changelog, p.clock_state(),
+                                      key=f"{part}|clock:{p.kind}".encode(), partition=part))
+            self.clock_saved[(p.topic, part)] = wall
+        self.totals["records"] += len(out.records)
+        self.totals["windows"] += len(out.windows)
+        self.totals["dead_letters"] += len(out.dead_letters)
+        if out.windows:
+            self.recent_windows = (self.recent_windows + out.windows)[-2000:]
+        return futures
+
+    async def commit(self) -> None:
+        """Commit, per partition, the oldest offset not yet applied (held ones are re-read)."""
+        if self.consumer is None:
+            return
+        offsets = {}
+        for tp, pos in self.position.items():
+            p = self.processors.get((tp.topic, tp.partition))
+            held = p.sequencer.oldest_held_seq() if p is not None else None
+            offsets[tp] = held if held is not None else pos
+        if offsets:
+            await self.consumer.commit(offsets)
+        self._last_commit = time.monotonic()
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> dict:
+        from .status import snapshot
+
+        return snapshot(list(self.processors.values()), wall_us(), tallies=self.tallies,
+                        recent_windows=self.recent_windows)
+
+    async def _start_web(self):
+        from aiohttp import web
+
+        async def status(request):
+            return web.Response(body=orjson.dumps(self.status()), content_type="application/json")
+
+        async def health(request):
+            return web.json_response({"ok": True, "partitions": len(self.processors)})
+
+        app = web.Application()
+        app.router.add_get("/status", status)
+        app.router.add_get("/health", health)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, self.settings.http_host, self.settings.http_port).start()
+        return runner
+
+
+def run_worker(settings: Settings | None = None) -> None:
+    settings = settings or Settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await Worker(settings).run(stop)
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(main())
