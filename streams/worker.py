@@ -42,6 +42,7 @@ from .settings import Settings
 log = logging.getLogger("slawatch.worker")
 
 CLOCK_SAVE_INTERVAL_US = 1_000_000
+MAX_IN_FLIGHT = 4
 
 
 def wall_us() -> int:
@@ -58,6 +59,40 @@ def window_message(start: int, dims: tuple, agg: Any) -> tuple[bytes, bytes]:
             "entity_kind": dims[0], "channel": dims[1], "queue": dims[2], "priority": dims[3],
             "customer_tier": dims[4], "category": dims[5], "agent_id": dims[6], **agg.to_dict()}
     return wid.encode(), orjson.dumps(body)
+
+
+class _Batches:
+    """Producer batches per output topic, all for one partition number."""
+
+    def __init__(self, producer: AIOKafkaProducer, partition: int) -> None:
+        self.producer = producer
+        self.partition = partition
+        self.batches: dict[str, Any] = {}
+        self.futures: list = []
+
+    async def _target(self, topic: str) -> int:
+        n = len(await self.producer.partitions_for(topic))
+        return self.partition % n
+
+    async def add(self, topic: str, key: bytes, value: bytes | None) -> None:
+        batch = self.batches.get(topic)
+        if batch is None:
+            batch = self.batches[topic] = self.producer.create_batch()
+        if batch.append(key=key, value=value, timestamp=None) is None:  # full: send, start anew
+            await self._submit(topic, batch)
+            batch = self.batches[topic] = self.producer.create_batch()
+            batch.append(key=key, value=value, timestamp=None)
+
+    async def _submit(self, topic: str, batch: Any) -> None:
+        self.futures.append(await self.producer.send_batch(batch, topic,
+                                                           partition=await self._target(topic)))
+
+    async def flush(self) -> list:
+        for topic, batch in self.batches.items():
+            if batch.record_count():
+                await self._submit(topic, batch)
+        self.batches.clear()
+        return self.futures
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -84,6 +119,8 @@ class Worker:
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self._last_commit = 0.0
+        self._confirming: list[asyncio.Future] = []
+        self._confirmed: dict[TopicPartition, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, stop: asyncio.Event) -> None:
@@ -143,6 +180,7 @@ class Worker:
         for tp in revoked:
             self.processors.pop((tp.topic, tp.partition), None)
             self.position.pop(tp, None)
+            self._confirmed.pop(tp, None)
 
     async def on_assigned(self, assigned) -> None:
         numbers = sorted({tp.partition for tp in assigned})
@@ -227,47 +265,75 @@ class Worker:
             p.tick(wall, frontier)
             out = p.drain()
             futures += await self._send(p, out, wall)
-        if futures:
-            await asyncio.gather(*futures)  # durable before the offsets move
+        # Offsets move only once this step's outputs (and every earlier step's) are confirmed.
+        # Confirmation runs in a chained task while the next batch is processed: one broker
+        # round trip per step would otherwise cap the worker; at most MAX_IN_FLIGHT steps wait.
+        prev = self._confirming[-1] if self._confirming else None
+        task = asyncio.ensure_future(self._confirm(prev, futures, self._committable()))
+        self._confirming.append(task)
+        while len(self._confirming) > MAX_IN_FLIGHT or (self._confirming and self._confirming[0].done()):
+            await self._confirming.pop(0)
         if time.monotonic() - self._last_commit >= 0.5:
-            await self.commit()
+            await self.commit(wait=False)
+
+    async def _confirm(self, prev, futures: list, offsets: dict) -> None:
+        if prev is not None:
+            await prev
+        if futures:
+            await asyncio.gather(*futures)
+        self._confirmed.update(offsets)
+
+    def _committable(self) -> dict:
+        """Per partition, the oldest offset not yet applied (held ones will be re-read)."""
+        offsets = {}
+        for tp, pos in self.position.items():
+            p = self.processors.get((tp.topic, tp.partition))
+            held = p.sequencer.oldest_held_seq() if p is not None else None
+            offsets[tp] = held if held is not None else pos
+        return offsets
 
     async def _send(self, p: PartitionProcessor, out: Outputs, wall: int) -> list:
-        s, send = self.settings, self.producer.send
-        futures = []
+        """Queue every output of one processor; return the futures that confirm them.
+
+        Outputs go to the input partition's number (modulo the output topic's partitions):
+        the input partition was chosen from the entity id, so one entity's records still land
+        in one output partition, in order, and no key has to be hashed again. Messages are
+        appended to producer batches, not sent one by one (a future per message is costly).
+        """
+        s, part = self.settings, p.partition
+        out_batches = _Batches(self.producer, part)
+        add = out_batches.add
         for rec in out.records:
             self.tallies[rec.status] = self.tallies.get(rec.status, 0) + 1
-            futures.append(await send(s.sla_events_topic, rec.to_json(extended=True),
-                                      key=rec.entity_id.encode()))
+            await add(s.sla_events_topic, rec.entity_id.encode(), rec.to_json(extended=True))
         for start, dims, agg in out.windows:
             key, value = window_message(start, dims, agg)
-            futures.append(await send(s.metrics_topic, value, key=key))
+            await add(s.metrics_topic, key, value)
         for dl in out.dead_letters:
-            futures.append(await send(s.dead_letter_topic, dl.to_json(), key=dl.key))
-        changelog, part = changelog_topic(s), p.partition
+            await add(s.dead_letter_topic, dl.key, dl.to_json())
+        changelog = changelog_topic(s)
         for key, value in out.states.items():
-            futures.append(await send(changelog, value, key=f"{part}|{key}".encode(), partition=part))
+            await add(changelog, f"{part}|{key}".encode(), value)
         # The clock (watermark + open windows) is larger: once a second, or when windows close.
         if out.windows or wall - self.clock_saved.get((p.topic, part), 0) >= CLOCK_SAVE_INTERVAL_US:
-            futures.append(await send(changelog, p.clock_state(),
-                                      key=f"{part}|clock:{p.kind}".encode(), partition=part))
+            await add(changelog, f"{part}|clock:{p.kind}".encode(), p.clock_state())
             self.clock_saved[(p.topic, part)] = wall
         self.totals["records"] += len(out.records)
         self.totals["windows"] += len(out.windows)
         self.totals["dead_letters"] += len(out.dead_letters)
         if out.windows:
             self.recent_windows = (self.recent_windows + out.windows)[-2000:]
-        return futures
+        return await out_batches.flush()
 
-    async def commit(self) -> None:
-        """Commit, per partition, the oldest offset not yet applied (held ones are re-read)."""
+    async def commit(self, wait: bool = True) -> None:
+        """Commit the confirmed offsets; `wait`: first confirm every step in flight."""
         if self.consumer is None:
             return
-        offsets = {}
-        for tp, pos in self.position.items():
-            p = self.processors.get((tp.topic, tp.partition))
-            held = p.sequencer.oldest_held_seq() if p is not None else None
-            offsets[tp] = held if held is not None else pos
+        if wait:
+            while self._confirming:
+                await self._confirming.pop(0)
+        assigned = self.consumer.assignment()
+        offsets = {tp: o for tp, o in self._confirmed.items() if tp in assigned}
         if offsets:
             await self.consumer.commit(offsets)
         self._last_commit = time.monotonic()
