@@ -1,1 +1,1 @@
-"""slawatch stream processing: the Faust app and agents, and the pure SLA/metrics/QA core they drive."""
+"""slawatch stream processing: the live worker, the offline replay, and the pure SLA/metrics/QA core they drive."""

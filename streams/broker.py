@@ -9,13 +9,13 @@ Usage::
 
     with EmbeddedBroker() as broker:
         broker.create_topics({"events": 4})
-        app = faust.App("x", broker=broker.kafka_url, ...)
+        settings = Settings(broker_url=broker.url, embedded=True)
 
 Known tansu 0.6 limits (see ``streams/tansu_compat.py`` and
-``tests/integration/test_faust_on_tansu.py``): ListOffsets(LATEST) under-reports the
+``tests/integration/test_broker.py``): ListOffsets(LATEST) under-reports the
 end offset when the last batch holds more than one record (``tansu_compat.enable()``
-fixes that client-side), no idempotent producer / transactions (use Faust's
-``processing_guarantee="at_least_once"``), JoinGroup waits ``session_timeout / 2``
+fixes that client-side), no idempotent producer / transactions (slawatch is
+at-least-once with deterministic output ids), JoinGroup waits ``session_timeout / 2``
 (keep session timeouts short in tests) and no retention. Nothing outside tests and
 the embedded demo may depend on this module.
 """
@@ -180,11 +180,6 @@ class EmbeddedBroker:
     def url(self) -> str:
         """Bootstrap address for Kafka clients, e.g. ``127.0.0.1:40123``."""
         return f"{self.host}:{self.port}"
-
-    @property
-    def kafka_url(self) -> str:
-        """The same address in Faust's ``broker=`` form."""
-        return f"kafka://{self.url}"
 
     @property
     def log_path(self) -> Path:

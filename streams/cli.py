@@ -163,8 +163,7 @@ def summary(records: Path = typer.Argument(..., help="SLA records (JSON Lines) f
 
 
 @app.command()
-def worker(loglevel: str = typer.Option("warn", "--loglevel", help="Faust worker only"),
-           faust: bool = typer.Option(False, "--faust", help="run the Faust-agent worker instead (slower, see BENCHMARKS.md)")) -> None:
+def worker() -> None:
     """Run a live worker (settings from SLAWATCH_* environment variables or .env)."""
     from .settings import Settings
 
@@ -175,16 +174,9 @@ def worker(loglevel: str = typer.Option("warn", "--loglevel", help="Faust worker
         _fail(f"invalid policy file\n{exc}")
     except ValueError as exc:
         _fail(f"invalid settings: {exc}")
-    if not faust:
-        from .worker import run_worker as run_plain
+    from .worker import run_worker
 
-        run_plain(settings)
-        return
-    from .app import run_worker
-
-    import sys as _sys
-    _sys.argv = [_sys.argv[0], "worker"]  # Faust's worker parses argv itself
-    run_worker(settings, loglevel)
+    run_worker(settings)
 
 
 @app.command()

@@ -1,6 +1,6 @@
-"""One input partition's processing, independent of Faust: the live pipeline's pure-ish heart.
+"""One input partition's processing, independent of Kafka: the live pipeline's pure-ish heart.
 
-`ingest` raw messages, `tick` the clock, `drain` the outputs. The Faust agent only moves bytes:
+`ingest` raw messages, `tick` the clock, `drain` the outputs. The worker only moves bytes:
 it feeds batches in, sends what `drain` returns (SLA records, closed metric windows, dead
 letters), persists the changed entity states, and acknowledges the offsets `ingest`/`tick`
 reported as done. Tests and the benchmark drive this class directly as well as through Kafka.

@@ -1,7 +1,7 @@
 """Runtime configuration from the environment (prefix SLAWATCH_) or a .env file.
 
 Every setting a user may change for the live pipeline is here, validated at start-up. Kafka
-security options map onto aiokafka/Faust's own names (see `kafka_credentials`); secrets are
+security options map onto aiokafka's own names (see `kafka_credentials`); secrets are
 SecretStr so they never appear in logs or reprs.
 """
 from __future__ import annotations

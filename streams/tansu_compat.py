@@ -6,14 +6,14 @@ the last batch a producer wrote holds more than one record the reported end offs
 is too small: after one batch of offsets 0..4 it says 1, not 5. Fetch responses carry
 the correct high watermark. ``tests/integration/test_broker.py`` reproduces it.
 
-Why it matters: Faust recovers a table by reading its changelog partitions up to
-``consumer.highwaters()`` (= aiokafka ``end_offsets``). With the short answer the
-recovery stops early and the rebuilt table silently misses the last records.
+Why it matters: the worker restores its state by reading its changelog partitions up to
+aiokafka's ``end_offsets``. With the short answer the recovery stops early and the
+restored state silently misses the last records.
 
 The fix: after the normal ListOffsets lookup, send one Fetch request per leader with
 ``max_wait=0`` and read the high watermark from the response; use the larger of the
-two. It patches aiokafka's ``Fetcher.end_offsets``, so plain aiokafka consumers and
-Faust (which goes through them) both see the corrected value.
+two. It patches aiokafka's ``Fetcher.end_offsets``, so every aiokafka consumer in the
+process sees the corrected value.
 
 Why production never enables it: Apache Kafka answers ListOffsets correctly, and the
 patch would only add a fetch round trip to every end-offset lookup. Nothing applies it

@@ -4,7 +4,7 @@ Why not a Faust agent: measured on this project's machines (BENCHMARKS.md), a Fa
 does nothing but `noack_take` and ack tops out at 8-15k events/s, because Faust hands every
 message through asyncio tasks; slawatch's own work was under 10 % of the Faust worker's
 profile. This worker reads with `getmany` (thousands of messages per call) and drives the same
-`PartitionProcessor`s, so the semantics are identical to the Faust worker's.
+`PartitionProcessor`s that the tests drive directly.
 
 Per loop iteration:
 1. `getmany` a batch; each message goes to the processor of its topic-partition;
