@@ -119,6 +119,10 @@ class Worker:
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self._last_commit = 0.0
+        from sinks.prometheus import WorkerMetrics
+
+        self.metrics = WorkerMetrics(self.policies)
+        self.metrics.bind(lambda: list(self.processors.values()), wall_us)
         self._confirming: list[asyncio.Future] = []
         self._confirmed: dict[TopicPartition, int] = {}
 
@@ -178,7 +182,9 @@ class Worker:
     async def on_revoked(self, revoked) -> None:
         await self.commit()
         for tp in revoked:
-            self.processors.pop((tp.topic, tp.partition), None)
+            gone = self.processors.pop((tp.topic, tp.partition), None)
+            if gone is not None:
+                self.metrics.forget_processor(gone)
             self.position.pop(tp, None)
             self._confirmed.pop(tp, None)
 
@@ -264,6 +270,9 @@ class Worker:
         for p in self.processors.values():
             p.tick(wall, frontier)
             out = p.drain()
+            self.metrics.observe_processor(p)
+            self.metrics.observe_records(out.records)
+            self.metrics.observe_dead_letters(p.kind, out.dead_letters)
             futures += await self._send(p, out, wall)
         # Offsets move only once this step's outputs (and every earlier step's) are confirmed.
         # Confirmation runs in a chained task while the next batch is processed: one broker
@@ -351,12 +360,19 @@ class Worker:
         async def status(request):
             return web.Response(body=orjson.dumps(self.status()), content_type="application/json")
 
+        async def metrics(request):
+            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+            return web.Response(body=generate_latest(self.metrics.registry),
+                                headers={"Content-Type": CONTENT_TYPE_LATEST})
+
         async def health(request):
             return web.json_response({"ok": True, "partitions": len(self.processors)})
 
         app = web.Application()
         app.router.add_get("/status", status)
         app.router.add_get("/health", health)
+        app.router.add_get("/metrics", metrics)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, self.settings.http_host, self.settings.http_port).start()

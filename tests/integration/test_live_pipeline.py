@@ -243,8 +243,13 @@ def test_breach_fires_within_lateness_plus_one_second_with_idle_input(kafka, tmp
             breached = [(ts, r) for ts, r in recs if r["status"] == "breached"]
             if breached:
                 seen, rec = breached[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{w.port}/metrics", timeout=5) as r:
+            metrics = r.read().decode()
     finally:
         w.stop()
+    assert ('slawatch_sla_records_total{channel="web",metric="first_response",policy="chat",'
+            'priority="",status="breached"} 1.0') in metrics
+    assert 'slawatch_events_received_total{kind="conversation"} 1.0' in metrics
     assert seen is not None, "no breach record"
     assert rec["entity_id"] == "c-idle" and rec["elapsed_seconds"] == 3
     # the record reached the topic (its Kafka timestamp) within lateness + 1 s of the deadline

@@ -1,0 +1,184 @@
+"""Live metrics of a worker in the Prometheus text format (prometheus-client).
+
+Counters and histograms are fed from what each processing step produced (records, dead letters,
+per-processor counters); gauges are computed at scrape time from the worker's open entities and
+clocks, so they are always current and cost nothing between scrapes.
+
+Label sets are bounded: values that come from events (channel, queue) are mapped onto the
+contract's known channels or a capped set of queues, anything else becomes "other", so hostile
+or buggy input cannot explode the series count. No entity, customer or agent ids are labels.
+With several workers every counter and gauge adds up across instances (each worker owns
+disjoint partitions); `slawatch_oldest_wait_seconds` is aggregated with `max`.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+from streams.core.engine import RUNNING
+from streams.core.policy import PolicySet
+from streams.core.records import SlaRecord
+from streams.core.timeutil import US
+
+KNOWN_CHANNELS = frozenset(("web", "app", "phone", "wechat", "email", "social", "other"))
+MAX_QUEUES = 50
+_BASE_BUCKETS = (1, 5, 10, 15, 20, 30, 45, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800,
+                 86400, 172800, 259200, 604800)
+
+
+def buckets_for(policies: PolicySet, metric: str) -> tuple[float, ...]:
+    """Standard buckets plus a boundary at every configured target of `metric`, so the share
+    answered within target is an exact bucket ratio, not an interpolation."""
+    targets = {t.target_us / US for p in policies.policies for m, t in p.targets.items() if m == metric}
+    return tuple(sorted(set(_BASE_BUCKETS) | targets))
+
+
+class _Bounded:
+    """Maps free-form label values onto a capped set (first come, first kept)."""
+
+    def __init__(self, known: Iterable[str] = (), limit: int = 0) -> None:
+        self.known = set(known)
+        self.limit = limit
+        self.seen: set[str] = set()
+
+    def __call__(self, value: str | None) -> str:
+        if value is None:
+            return ""
+        if value in self.known or value in self.seen:
+            return value
+        if len(self.seen) < self.limit:
+            self.seen.add(value)
+            return value
+        return "other"
+
+
+class WorkerMetrics:
+    def __init__(self, policies: PolicySet, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.channel = _Bounded(KNOWN_CHANNELS)
+        self.queue = _Bounded(limit=MAX_QUEUES)
+        self.received = Counter("slawatch_events_received", "Input messages received", ["kind"], registry=r)
+        self.applied = Counter("slawatch_events_applied", "Events applied to the SLA engine", ["type"], registry=r)
+        self.duplicates = Counter("slawatch_duplicates", "Events dropped as duplicates (same event_id)", ["kind"], registry=r)
+        self.late = Counter("slawatch_late_events", "Events older than the watermark (applied, counted)", ["kind"], registry=r)
+        self.dead = Counter("slawatch_dead_letters", "Messages written to the dead-letter topic", ["kind", "code"], registry=r)
+        self.records = Counter("slawatch_sla_records", "SLA records by metric and status",
+                               ["metric", "status", "policy", "channel", "priority"], registry=r)
+        self.first_response = Histogram(
+            "slawatch_first_response_seconds", "First response time (calendar seconds of the policy)",
+            ["entity_kind", "channel", "policy"], buckets=buckets_for(policies, "first_response"), registry=r)
+        self.resolution = Histogram(
+            "slawatch_resolution_seconds", "Resolution time (calendar seconds of the policy)",
+            ["entity_kind", "channel", "priority", "policy"], buckets=buckets_for(policies, "resolution"), registry=r)
+        self.sink_failures = Counter("slawatch_sink_failures", "Failed sink writes (retried)", ["sink"], registry=r)
+        self._seen: dict[int, dict[str, int]] = {}
+        self._processors: callable = lambda: []
+        self._wall: callable = lambda: 0
+        self.last_event_wall_us = 0
+        r.register(_LiveGauges(self))
+
+    # ------------------------------------------------------------------ feeding
+    def bind(self, processors, wall) -> None:
+        """Where the scrape-time gauges come from: a callable returning the live processors,
+        and one returning the wall clock in µs."""
+        self._processors = processors
+        self._wall = wall
+
+    def observe_records(self, records: Iterable[SlaRecord]) -> None:
+        for rec in records:
+            channel = self.channel(rec.channel)
+            self.records.labels(rec.metric, rec.status, rec.policy, channel, rec.priority or "").inc()
+            if rec.status in ("achieved", "completed_late"):
+                seconds = rec.elapsed_us / US
+                if rec.metric == "first_response":
+                    self.first_response.labels(rec.entity_kind, channel, rec.policy).observe(seconds)
+                elif rec.metric == "resolution":
+                    self.resolution.labels(rec.entity_kind, channel, rec.priority or "", rec.policy).observe(seconds)
+
+    def observe_dead_letters(self, kind: str, dead_letters) -> None:
+        for dl in dead_letters:
+            self.dead.labels(kind, dl.code).inc()
+
+    def observe_processor(self, p) -> None:
+        """Fold the processor's cumulative counters in as deltas since the last call."""
+        last = self._seen.setdefault(id(p), {})
+        stats = p.engine.stats
+        current = {"received": p.counts["received"], "duplicates": stats.duplicates, "late": stats.late,
+                   **{f"type:{t}": n for t, n in p.by_type.items()}}
+        for key, value in current.items():
+            delta = value - last.get(key, 0)
+            if delta <= 0:
+                continue
+            last[key] = value
+            if key == "received":
+                self.received.labels(p.kind).inc(delta)
+                self.last_event_wall_us = self._wall()
+            elif key == "duplicates":
+                self.duplicates.labels(p.kind).inc(delta)
+            elif key == "late":
+                self.late.labels(p.kind).inc(delta)
+            else:
+                self.applied.labels(key[5:]).inc(delta)
+
+    def forget_processor(self, p) -> None:
+        self._seen.pop(id(p), None)
+
+
+class _LiveGauges:
+    """Scrape-time gauges from the worker's open entities (one pass over them per scrape)."""
+
+    def __init__(self, m: WorkerMetrics) -> None:
+        self.m = m
+
+    def collect(self):
+        m = self.m
+        wall = m._wall()
+        awaiting = GaugeMetricFamily("slawatch_awaiting_first_response",
+                                     "Open entities still waiting for a first response", labels=["channel", "queue"])
+        oldest = GaugeMetricFamily("slawatch_oldest_wait_seconds",
+                                   "Oldest wait for a first response (event time)", labels=["channel", "queue"])
+        oldest_target = GaugeMetricFamily("slawatch_oldest_wait_target_seconds",
+                                          "First-response target of that oldest waiting entity", labels=["channel", "queue"])
+        breached = GaugeMetricFamily("slawatch_clocks_breached",
+                                     "Running clocks already past their deadline", labels=["metric", "channel", "priority"])
+        lag = GaugeMetricFamily("slawatch_watermark_lag_seconds", "Wall clock minus the partition's watermark",
+                                labels=["topic", "partition"])
+        held = GaugeMetricFamily("slawatch_held_events", "Events held until the watermark passes them",
+                                 labels=["topic", "partition"])
+        counts: dict[tuple, int] = {}
+        waits: dict[tuple, tuple[float, float]] = {}
+        breaching: dict[tuple, int] = {}
+        for p in m._processors():
+            seq = p.sequencer
+            if seq.newest is not None:
+                lag.add_metric([p.topic, str(p.partition)], max(0.0, (wall - seq.watermark) / US))
+            held.add_metric([p.topic, str(p.partition)], seq.pending)
+            wm = seq.watermark
+            for e in p.engine.entities[p.kind].values():
+                if e.ended_at is not None:
+                    continue
+                channel = m.channel(e.channel)
+                clock = e.first_response
+                if clock is not None and clock.state == RUNNING:
+                    key = (channel, m.queue(e.queue))
+                    counts[key] = counts.get(key, 0) + 1
+                    wait = max(0.0, (wm - e.start) / US)
+                    if key not in waits or wait > waits[key][0]:
+                        waits[key] = (wait, clock.target.target_us / US)
+                for c in (e.first_response, e.next_response, e.assignment, e.resolution):
+                    if c is not None and c.state == RUNNING and c.breached_at is not None:
+                        bkey = (c.metric, channel, e.priority or "")
+                        breaching[bkey] = breaching.get(bkey, 0) + 1
+        for key, n in counts.items():
+            awaiting.add_metric(list(key), n)
+            oldest.add_metric(list(key), waits[key][0])
+            oldest_target.add_metric(list(key), waits[key][1])
+        for key, n in breaching.items():
+            breached.add_metric(list(key), n)
+        last = GaugeMetricFamily("slawatch_last_event_timestamp_seconds",
+                                 "Wall time the last input message was received")
+        last.add_metric([], m.last_event_wall_us / US)
+        return [awaiting, oldest, oldest_target, breached, lag, held, last]
