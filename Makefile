@@ -5,7 +5,7 @@ PY ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo p
 # -n auto: pytest-xdist across all cores. Override e.g. `make test PYTEST_ARGS='-n0 -x'`.
 PYTEST_ARGS ?= -n auto
 
-.PHONY: install test demo bench clean
+.PHONY: install system test demo bench clean
 
 install: $(VENV)/.installed
 
@@ -18,7 +18,11 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install -e '.[dev]'
 	touch $@
 
-test: install
+# Debian prometheus + alertmanager (promtool, amtool) for the monitoring tests; idempotent.
+system:
+	bash scripts/install-system.sh
+
+test: install system
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 demo: install

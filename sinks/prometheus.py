@@ -165,7 +165,9 @@ class _LiveGauges:
                 if clock is not None and clock.state == RUNNING:
                     key = (channel, m.queue(e.queue))
                     counts[key] = counts.get(key, 0) + 1
-                    wait = max(0.0, (wm - e.start) / US)
+                    # Elapsed on the clock's own calendar, as its target is: a business-hours
+                    # queue must not look overdue at night.
+                    wait = clock.elapsed_at(wm) / US
                     if key not in waits or wait > waits[key][0]:
                         waits[key] = (wait, clock.target.target_us / US)
                 for c in (e.first_response, e.next_response, e.assignment, e.resolution):
