@@ -47,6 +47,7 @@ def replay(
     until: Optional[str] = typer.Option(None, "--until", help="RFC 3339 instant at which the clock ends (default: newest event time)."),
     extended: bool = typer.Option(False, "--extended", help="Add record_id, queue and group to each record (extension)."),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on for large files on a terminal)."),
+    clickhouse: Optional[str] = typer.Option(None, "--clickhouse", help="Also backfill the records into ClickHouse at this DSN (chdb:///dir or http://host:8123/db); idempotent."),
 ) -> None:
     """Replay events offline and write the SLA records, sorted by at, entity_id, metric, cycle, status."""
     from .replay import file_size, replay_lines, write_records
@@ -89,6 +90,14 @@ def replay(
                 write_records(result.records, sink, extended)
     except OSError as exc:
         _fail(f"cannot write {out}: {exc}")
+    if clickhouse:
+        from sinks.clickhouse import SinkUnavailable, backfill
+
+        try:
+            n = backfill(result.records, clickhouse)
+        except SinkUnavailable as exc:
+            _fail(str(exc))
+        err.print(f"wrote {n} records to {clickhouse}", markup=False)
     until_text = format_us(result.until_us) if result.until_us is not None else "-"
     err.print(
         f"replayed {result.events} events ({result.invalid} invalid, {result.duplicates} duplicate, "
@@ -177,6 +186,17 @@ def worker() -> None:
     from .worker import run_worker
 
     run_worker(settings)
+
+
+@app.command()
+def sink(clickhouse: str = typer.Option(..., "--clickhouse", envvar="SLAWATCH_CLICKHOUSE_DSN",
+                                        help="chdb:///dir (embedded) or http://user:pass@host:8123/db")) -> None:
+    """Copy the output topics (SLA records, metric windows, dead letters) into ClickHouse."""
+    from sinks.kafka_to_clickhouse import run_sink_forever
+
+    from .settings import Settings
+
+    run_sink_forever(Settings(), clickhouse)
 
 
 @app.command()

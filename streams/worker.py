@@ -53,9 +53,12 @@ def changelog_topic(settings: Settings) -> str:
     return f"{settings.app_id}-sla-state-changelog"
 
 
-def window_message(start: int, dims: tuple, agg: Any) -> tuple[bytes, bytes]:
+def window_message(start: int, dims: tuple, agg: Any, source_partition: int) -> tuple[bytes, bytes]:
+    """A closed window cell as a message. Each input partition emits its own partial cell;
+    `source_partition` lets the ClickHouse sink add partials up and replace re-emitted ones."""
     wid = window_id(start, dims)
     body = {"window_id": wid, "window_start": format_us(start), "window_seconds": 60,
+            "source_partition": source_partition,
             "entity_kind": dims[0], "channel": dims[1], "queue": dims[2], "priority": dims[3],
             "customer_tier": dims[4], "category": dims[5], "agent_id": dims[6], **agg.to_dict()}
     return wid.encode(), orjson.dumps(body)
@@ -316,7 +319,7 @@ class Worker:
             self.tallies[rec.status] = self.tallies.get(rec.status, 0) + 1
             await add(s.sla_events_topic, rec.entity_id.encode(), rec.to_json(extended=True))
         for start, dims, agg in out.windows:
-            key, value = window_message(start, dims, agg)
+            key, value = window_message(start, dims, agg, part)
             await add(s.metrics_topic, key, value)
         for dl in out.dead_letters:
             await add(s.dead_letter_topic, dl.key, dl.to_json())

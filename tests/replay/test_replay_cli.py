@@ -168,3 +168,25 @@ def test_generate_then_replay_round_trip(tmp_path):
 def test_generate_rejects_naive_start(tmp_path):
     proc = slawatch("generate", "--out", str(tmp_path / "g.jsonl"), "--start", "2026-11-02T00:00:00")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr.decode()
+
+
+def test_replay_backfills_clickhouse_idempotently(tmp_path, rules):
+    from sinks.clickhouse import ClickHouseSink
+
+    s = Scenario()
+    s.started("c1", 0)
+    s.started("c2", 1)
+    s.msg("c1", 5, "agent")
+    events = write_events(tmp_path / "e.jsonl", s.lines())
+    dsn = f"chdb://{tmp_path / 'ch'}"
+    for _ in range(2):  # a second backfill of the same file must not double count
+        proc = slawatch("replay", str(events), "--rules", str(rules), "--until", utc(60),
+                        "--out", str(tmp_path / "o.jsonl"), "--clickhouse", dsn)
+        assert proc.returncode == 0, proc.stderr
+        assert "wrote 2 records" in proc.stderr.decode()
+    sink = ClickHouseSink(dsn)
+    sink.connect()
+    try:
+        assert sink.count_records() == 2
+    finally:
+        sink.close()

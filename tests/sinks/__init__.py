@@ -23,7 +23,7 @@ from streams.worker import window_message
 
 
 @functools.lru_cache(maxsize=4)
-def sla_records(days: float = 0.2, seed: int = 5) -> tuple[SlaRecord, ...]:
+def sla_records(days: float = 0.5, seed: int = 5) -> tuple[SlaRecord, ...]:
     lines = [orjson.dumps(e) for e in generate(GeneratorConfig(seed=seed, days=days))]
     return tuple(replay_lines(lines, load_policies(DEFAULT_RULES)).records)
 
@@ -37,10 +37,7 @@ def windows_of(records, partitions: int = 1) -> list[dict]:
         mw.observe_records(r for r in records
                            if zlib.crc32(r.entity_id.encode()) % partitions == part)
         for start, dims, agg in mw.close_until(max(r.at_us for r in records) + 120_000_000):
-            body = orjson.loads(window_message(start, dims, agg)[1])
-            if partitions > 1:
-                body["source_partition"] = part
-            out.append(body)
+            out.append(orjson.loads(window_message(start, dims, agg, part)[1]))
     return out
 
 

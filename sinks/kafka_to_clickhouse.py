@@ -1,0 +1,321 @@
+"""`slawatch sink`: the worker's output topics -> ClickHouse, at least once, never double counted.
+
+A consumer group (`<app_id>-clickhouse`) reads `sla.events`, `sla.metric-windows` and
+`support.dead-letter`, gathers messages into batches (by rows or by time) and writes each batch
+column-wise (`ClickHouseSink`). Offsets are committed ONLY after every row read up to them was
+written: a crash or kill anywhere re-reads the uncommitted tail, and the ReplacingMergeTree
+tables collapse what is written twice (module doc of `sinks.clickhouse`).
+
+ClickHouse outage: `ClickHouseSink` retries a write a few times, then raises `SinkUnavailable`;
+here that is not fatal. The batch stays in memory and uncommitted, every assigned partition is
+paused (backpressure: the fetcher stops, memory stays bounded by one batch), and the write is
+retried with exponential backoff until it succeeds or the sink is stopped. `getmany` is still
+called (on paused partitions it returns nothing) so the consumer keeps its group membership
+(`max_poll_interval_ms`) through a long outage. Nothing is lost: a stop during the outage exits
+without committing, and the next run reads the same messages again. The outage is visible as
+`stats["outage"]`, `stats["write_failures"]` and the sink's `failures_total`/`unavailable_total`.
+
+A message that cannot be stored (not JSON, or a required field missing or of the wrong type;
+never produced by slawatch's worker) must neither stall the sink, as a poison message retried
+for ever, nor vanish: it is stored in `dead_letters` with code `sink_undecodable` under its own
+topic/partition/offset, and its offset is committed with the batch.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import signal
+import time
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.core.timeutil import format_us
+from streams.settings import Settings
+
+from .clickhouse import ClickHouseSink, SinkUnavailable
+
+log = logging.getLogger("slawatch.sink")
+
+__all__ = ["KafkaClickHouseSink", "run_sink", "run_sink_forever"]
+
+
+class _Batch:
+    """The rows read since the last commit, per table, with how many of each are written.
+
+    Records stay the raw message bytes (converted in bulk at write time, off the event loop);
+    windows and dead letters are decoded on arrival. A write that fails half-way (records
+    stored, windows not) resumes from the cursors instead of re-sending what landed, and rows
+    may be appended while a write is being retried.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list] = {"records": [], "windows": [], "dead_letters": []}
+        # (topic, partition, offset) of each row: where a row that cannot be stored came from.
+        self.origin: dict[str, list] = {"records": [], "windows": [], "dead_letters": []}
+        self.written: dict[str, int] = {"records": 0, "windows": 0, "dead_letters": 0}
+        self.rejected: set[tuple[str, int, int]] = set()
+        self.offsets: dict[TopicPartition, int] = {}
+        self.messages = 0
+        self.first_at: float | None = None
+
+    def __len__(self) -> int:
+        return self.messages
+
+    def add(self, settings: Settings, tp: TopicPartition, msgs: list) -> None:
+        if not msgs:
+            return
+        if self.first_at is None:
+            self.first_at = time.monotonic()
+        topic = tp.topic
+        if topic == settings.sla_events_topic:
+            rows, origin = self.rows["records"], self.origin["records"]
+            for m in msgs:
+                if m.value is not None:  # a tombstone carries no row
+                    rows.append(m.value)
+                    origin.append((m.topic, m.partition, m.offset))
+        else:
+            kind = "windows" if topic == settings.metrics_topic else "dead_letters"
+            rows, origin = self.rows[kind], self.origin[kind]
+            loads = orjson.loads
+            for m in msgs:
+                if m.value is None:
+                    continue
+                try:
+                    row = loads(m.value)
+                    if not isinstance(row, dict):
+                        raise ValueError("not a JSON object")
+                except ValueError as exc:
+                    self.reject((m.topic, m.partition, m.offset), m.value, f"invalid JSON: {exc}")
+                    continue
+                if kind == "windows" and "source_partition" not in row:
+                    # Partial aggregates of one cell come from different worker partitions,
+                    # which write to the metrics partition of the same number: the partition
+                    # tells them apart (sinks.clickhouse, metric_windows).
+                    row["source_partition"] = m.partition
+                rows.append(row)
+                origin.append((m.topic, m.partition, m.offset))
+        self.messages += len(msgs)
+        # Highest offset + 1, never lower: after a rebalance the same messages may be fetched
+        # again; they are in this batch already and are written before the commit.
+        end = msgs[-1].offset + 1
+        if end > self.offsets.get(tp, -1):
+            self.offsets[tp] = end
+
+    def reject(self, origin: tuple[str, int, int], raw: Any, reason: str) -> None:
+        """Keep a message that cannot be stored as a dead letter (once, however often the
+        write that found it is retried)."""
+        if origin in self.rejected:
+            return
+        self.rejected.add(origin)
+        if not isinstance(raw, bytes):
+            raw = orjson.dumps(raw)
+        self.rows["dead_letters"].append(_undecodable(origin, raw, reason))
+        self.origin["dead_letters"].append(origin)
+
+    def pending(self) -> int:
+        return sum(len(r) - self.written[k] for k, r in self.rows.items())
+
+
+def _undecodable(origin: tuple[str, int, int], raw: bytes, reason: str) -> dict:
+    topic, partition, offset = origin
+    return {"source_topic": topic, "source_partition": partition, "source_offset": offset,
+            "code": "sink_undecodable", "reason": reason[:500],
+            "received_at": format_us(time.time_ns() // 1000),
+            "raw_base64": base64.b64encode(raw).decode(),
+            "raw_text": raw.decode("utf-8", "replace")[:4096]}
+
+
+class KafkaClickHouseSink:
+    def __init__(self, settings: Settings, dsn: str | None = None, *,
+                 sink: ClickHouseSink | None = None, batch_rows: int = 50_000,
+                 batch_seconds: float = 1.0, poll_ms: int = 200,
+                 backoff_s: float = 0.5, backoff_max_s: float = 10.0) -> None:
+        self.settings = settings
+        self.sink = sink or ClickHouseSink(dsn)
+        if dsn is not None and sink is not None:
+            self.sink.dsn = dsn
+        self.batch_rows = batch_rows
+        self.batch_seconds = batch_seconds
+        self.poll_ms = poll_ms
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.consumer: AIOKafkaConsumer | None = None
+        self.stats: dict[str, Any] = {"messages": 0, "batches": 0, "commits": 0,
+                                      "commit_failures": 0, "write_failures": 0,
+                                      "outage": False, "pending": 0, "last_error": None}
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.settings.app_id}-clickhouse"
+
+    @property
+    def topics(self) -> list[str]:
+        s = self.settings
+        return [s.sla_events_topic, s.metrics_topic, s.dead_letter_topic]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        if s.embedded:
+            from streams import tansu_compat
+
+            tansu_compat.enable()
+        # Schema first: with ClickHouse down at start-up, wait (and count) rather than crash.
+        if not await self._until_ok(stop, self._prepare):
+            await asyncio.to_thread(self.sink.close)
+            return
+        self.consumer = AIOKafkaConsumer(
+            *self.topics, bootstrap_servers=s.bootstrap_servers(), group_id=self.group_id,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=int(s.broker_session_timeout_s * 1000),
+            heartbeat_interval_ms=max(100, int(s.broker_session_timeout_s * 200)),
+            max_poll_records=self.batch_rows, max_partition_fetch_bytes=4 << 20,
+            **s.kafka_credentials())
+        await self.consumer.start()
+        batch = _Batch()
+        try:
+            while not stop.is_set():
+                fetched = await self.consumer.getmany(timeout_ms=self.poll_ms,
+                                                      max_records=self.batch_rows)
+                for tp, msgs in fetched.items():
+                    batch.add(s, tp, msgs)
+                    self.stats["messages"] += len(msgs)
+                self.stats["pending"] = batch.pending()
+                if batch and (batch.pending() >= self.batch_rows
+                              or time.monotonic() - batch.first_at >= self.batch_seconds):
+                    if await self._flush(batch, stop):
+                        batch = _Batch()
+            # Stopping: write what was read, once (a few bounded attempts), then commit. If
+            # ClickHouse is down, leave it uncommitted: the next run reads it again.
+            if batch:
+                try:
+                    await asyncio.to_thread(self._write, batch)
+                    await self._commit(batch)
+                except SinkUnavailable as exc:
+                    log.warning("stopping with %d uncommitted messages: %s", len(batch), exc)
+        finally:
+            await self.consumer.stop()
+            await asyncio.to_thread(self.sink.close)
+
+    def _prepare(self) -> None:
+        self.sink.connect()
+        self.sink.migrate()
+
+    async def _until_ok(self, stop: asyncio.Event, fn, *args) -> bool:
+        """Run the blocking `fn` in a thread until it succeeds (True) or `stop` is set (False)."""
+        delay = self.backoff_s
+        while True:
+            try:
+                await asyncio.to_thread(fn, *args)
+                self.stats["outage"] = False
+                return True
+            except SinkUnavailable as exc:
+                self.stats["outage"] = True
+                self.stats["write_failures"] += 1
+                self.stats["last_error"] = str(exc)
+                log.error("%s; retrying in %.1fs", exc, delay)
+            if await _wait(stop, delay):
+                return False
+            delay = min(delay * 2, self.backoff_max_s)
+
+    async def _flush(self, batch: _Batch, stop: asyncio.Event) -> bool:
+        """Write the batch (retrying through an outage), then commit. False: stopped first."""
+        paused: set[TopicPartition] = set()
+        delay = self.backoff_s
+        try:
+            while True:
+                try:
+                    await asyncio.to_thread(self._write, batch)
+                    self.stats["outage"] = False
+                    break
+                except SinkUnavailable as exc:
+                    self.stats["outage"] = True
+                    self.stats["write_failures"] += 1
+                    self.stats["last_error"] = str(exc)
+                    log.error("%s; holding %d messages uncommitted, retrying in %.1fs",
+                              exc, len(batch), delay)
+                # Backpressure: no more fetching while the batch cannot be written.
+                assigned = self.consumer.assignment()
+                to_pause = assigned - paused
+                if to_pause:
+                    self.consumer.pause(*to_pause)
+                    paused |= to_pause
+                if await _wait(stop, delay):
+                    return False
+                delay = min(delay * 2, self.backoff_max_s)
+                # Keep the group membership alive; partitions assigned by a rebalance meanwhile
+                # are not paused yet and may deliver: their rows join the batch.
+                for tp, msgs in (await self.consumer.getmany(timeout_ms=0)).items():
+                    batch.add(self.settings, tp, msgs)
+                    self.stats["messages"] += len(msgs)
+        finally:
+            if paused:
+                self.consumer.resume(*(paused & self.consumer.assignment()))
+        await self._commit(batch)
+        self.stats["batches"] += 1
+        self.stats["pending"] = 0
+        return True
+
+    def _write(self, batch: _Batch) -> None:
+        sink = self.sink
+        # Dead letters last: the other two may add rows to it (messages they cannot store).
+        for kind, write in (("records", sink.write_records_json), ("windows", sink.write_windows),
+                            ("dead_letters", sink.write_dead_letters)):
+            rows, origin = batch.rows[kind], batch.origin[kind]
+            while batch.written[kind] < len(rows):
+                done = batch.written[kind]
+                chunk, where = rows[done:], origin[done:]
+
+                def invalid(i: int, reason: str, chunk=chunk, where=where) -> None:
+                    batch.reject(where[i], chunk[i], reason)
+
+                write(chunk, on_invalid=invalid)
+                batch.written[kind] = done + len(chunk)
+
+    async def _commit(self, batch: _Batch) -> None:
+        assigned = self.consumer.assignment()
+        offsets = {tp: o for tp, o in batch.offsets.items() if tp in assigned}
+        if not offsets:
+            return
+        try:
+            await self.consumer.commit(offsets)
+            self.stats["commits"] += 1
+        except Exception as exc:  # noqa: BLE001 - e.g. a rebalance: the rows are written, the
+            # new owner re-reads them and the tables collapse the copies
+            self.stats["commit_failures"] += 1
+            log.warning("offset commit failed (rows are written; they will be re-read): %s", exc)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to `seconds`; True if `stop` was set meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+async def run_sink(settings: Settings, dsn: str, stop: asyncio.Event,
+                   **kwargs: Any) -> KafkaClickHouseSink:
+    """Run the Kafka -> ClickHouse sink until `stop` is set; returns it (stats, counters)."""
+    runner = KafkaClickHouseSink(settings, dsn, **kwargs)
+    await runner.run(stop)
+    return runner
+
+
+def run_sink_forever(settings: Settings | None, dsn: str, **kwargs: Any) -> None:
+    """`slawatch sink`: run until SIGTERM/SIGINT, then write and commit what was read."""
+    settings = settings or Settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_sink(settings, dsn, stop, **kwargs)
+
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(main())
