@@ -25,6 +25,11 @@ export SLAWATCH_BROKER_URL="$(cat "$OUT/broker.url")" SLAWATCH_EMBEDDED=true
 export SLAWATCH_APP_ID="slawatch-demo-$$" SLAWATCH_HTTP_PORT="${SLAWATCH_HTTP_PORT:-9108}"
 "$SW" worker > "$OUT/worker.log" 2>&1 &
 pids+=($!)
+# History: the sink copies sla.events, metric windows and dead letters into embedded ClickHouse
+# (chdb; one process owns the directory, so it is queried after the sink stops).
+rm -rf "$OUT/clickhouse"
+"$SW" sink --clickhouse "chdb://$PWD/$OUT/clickhouse" > "$OUT/sink.log" 2>&1 &
+pids+=($!)
 # Busy real-time traffic starting now: ~40 chats a minute, so breaches show within seconds.
 "$SW" generate --to-kafka --start now --speedup 1 --days 0.05 \
     --conversations-per-day 60000 --tickets-per-day 3000 --seed "$RANDOM" > "$OUT/generator.log" 2>&1 &
@@ -34,12 +39,31 @@ cat <<MSG
 slawatch live demo
   broker (embedded tansu): $SLAWATCH_BROKER_URL        log: $OUT/broker.log
   worker status (JSON):    http://127.0.0.1:$SLAWATCH_HTTP_PORT/status   log: $OUT/worker.log
+  Prometheus metrics:      http://127.0.0.1:$SLAWATCH_HTTP_PORT/metrics
+  ClickHouse history:      $OUT/clickhouse (chdb)   log: $OUT/sink.log
   topics: support.conversations, support.tickets -> sla.events, sla.metric-windows, support.dead-letter
   live view for ${SECONDS_LIVE}s (any time: $SW view --url http://127.0.0.1:$SLAWATCH_HTTP_PORT/status)
 MSG
 "$SW" view --url "http://127.0.0.1:$SLAWATCH_HTTP_PORT/status" --duration "$SECONDS_LIVE" || true
 cleanup
 trap - EXIT
+
+echo
+echo "ClickHouse history written by the sink during the live run:"
+"$VENV/bin/python" - "$PWD/$OUT/clickhouse" <<'PY' || echo "  (no history: see $OUT/sink.log)"
+import sys
+from sinks.clickhouse import ClickHouseSink
+sink = ClickHouseSink(f"chdb://{sys.argv[1]}")
+sink.connect()
+sink.migrate()  # idempotent; also creates the database when the sink wrote nothing
+try:
+    counts = sink.status_counts()
+    for (metric, status), n in sorted(counts.items()):
+        print(f"  {metric:15} {status:15} {n:6}")
+    print(f"  breaches: {sink.count_breaches()}" if counts else "  no records yet")
+finally:
+    sink.close()
+PY
 
 echo
 echo "Offline: a generated day replayed through the same engine"
