@@ -39,7 +39,7 @@ cat <<MSG
 slawatch live demo
   broker (embedded tansu): $SLAWATCH_BROKER_URL        log: $OUT/broker.log
   worker status (JSON):    http://127.0.0.1:$SLAWATCH_HTTP_PORT/status   log: $OUT/worker.log
-  Prometheus metrics:      http://127.0.0.1:$SLAWATCH_HTTP_PORT/metrics
+  Prometheus metrics:      http://127.0.0.1:$SLAWATCH_HTTP_PORT/metrics (worker), http://127.0.0.1:9109/metrics (sink)
   ClickHouse history:      $OUT/clickhouse (chdb)   log: $OUT/sink.log
   topics: support.conversations, support.tickets -> sla.events, sla.metric-windows, support.dead-letter
   live view for ${SECONDS_LIVE}s (any time: $SW view --url http://127.0.0.1:$SLAWATCH_HTTP_PORT/status)

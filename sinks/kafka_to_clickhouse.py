@@ -314,7 +314,17 @@ def run_sink_forever(settings: Settings | None, dsn: str, **kwargs: Any) -> None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_sink(settings, dsn, stop, **kwargs)
+        runner = KafkaClickHouseSink(settings, dsn, **kwargs)
+        if settings.sink_http_port:
+            # Its own /metrics (failures, backlog, outage): what the SinkFailing alert watches.
+            from prometheus_client import CollectorRegistry, start_http_server
+
+            from .prometheus import SinkCollector
+
+            registry = CollectorRegistry()
+            registry.register(SinkCollector(runner))
+            start_http_server(settings.sink_http_port, settings.http_host, registry=registry)
+        await runner.run(stop)
 
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

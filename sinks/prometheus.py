@@ -184,3 +184,29 @@ class _LiveGauges:
                                  "Wall time the last input message was received")
         last.add_metric([], m.last_event_wall_us / US)
         return [awaiting, oldest, oldest_target, breached, lag, held, last]
+
+
+class SinkCollector:
+    """Scrape-time metrics of a running Kafka -> ClickHouse sink (`slawatch sink`)."""
+
+    def __init__(self, runner, name: str = "clickhouse") -> None:
+        self.runner = runner
+        self.name = name
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily
+
+        stats, ch = self.runner.stats, self.runner.sink
+        failures = CounterMetricFamily("slawatch_sink_failures", "Failed sink writes (retried)", labels=["sink"])
+        failures.add_metric([self.name], stats["write_failures"])
+        rows = CounterMetricFamily("slawatch_sink_rows_written", "Rows written", labels=["sink", "table"])
+        for table, n in sorted(ch.rows_written_total.items()):
+            rows.add_metric([self.name, table], n)
+        messages = CounterMetricFamily("slawatch_sink_messages", "Messages consumed", labels=["sink"])
+        messages.add_metric([self.name], stats["messages"])
+        backlog = GaugeMetricFamily("slawatch_sink_backlog_rows", "Rows read but not yet written",
+                                    labels=["sink"])
+        backlog.add_metric([self.name], stats["pending"])
+        outage = GaugeMetricFamily("slawatch_sink_outage", "1 while the sink cannot write", labels=["sink"])
+        outage.add_metric([self.name], 1 if stats["outage"] else 0)
+        return [failures, rows, messages, backlog, outage]

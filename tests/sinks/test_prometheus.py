@@ -98,3 +98,18 @@ def test_label_values_from_events_are_bounded():
     queues = {l.split('queue="')[1].split('"')[0] for l in text.splitlines()
               if l.startswith("slawatch_awaiting_first_response{")}
     assert len(queues) == MAX_QUEUES + 1 and "other" in queues
+
+
+def test_sink_collector_reports_failures_backlog_and_outage(tmp_path):
+    from sinks.kafka_to_clickhouse import KafkaClickHouseSink
+    from sinks.prometheus import SinkCollector
+    from streams.settings import Settings
+
+    runner = KafkaClickHouseSink(Settings(), f"chdb://{tmp_path / 'ch'}")
+    registry = CollectorRegistry()
+    registry.register(SinkCollector(runner))
+    runner.stats.update(write_failures=3, pending=1200, outage=True)
+    get = registry.get_sample_value
+    assert get("slawatch_sink_failures_total", {"sink": "clickhouse"}) == 3
+    assert get("slawatch_sink_backlog_rows", {"sink": "clickhouse"}) == 1200
+    assert get("slawatch_sink_outage", {"sink": "clickhouse"}) == 1
