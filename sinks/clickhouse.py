@@ -529,6 +529,16 @@ class ClickHouseSink:
         return self._retry("query", lambda: self.client.query(
             sql, parameters=params or {}, settings=settings).result_rows)
 
+    def read(self, sql: str, params: dict | None = None) -> dict:
+        """One read-only query for another process (the sink's /query API, `slawatch query`).
+
+        ClickHouse's `readonly=1` rejects writes and DDL whatever the SQL says; errors in the
+        query itself are not retried (they would fail again)."""
+        with self._lock:
+            self._ensure_client()
+            r = self.client.query(sql, parameters=params or {}, settings={"readonly": 1})
+        return {"columns": list(r.column_names), "rows": [list(row) for row in r.result_rows]}
+
     def query(self, sql: str, params: dict | None = None) -> list[tuple]:
         """Run a read query (bind `{name:Type}` parameters) with retries."""
         return self._query(sql, params, final="FINAL" in sql.upper())

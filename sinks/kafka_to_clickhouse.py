@@ -315,17 +315,91 @@ def run_sink_forever(settings: Settings | None, dsn: str, **kwargs: Any) -> None
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         runner = KafkaClickHouseSink(settings, dsn, **kwargs)
-        if settings.sink_http_port:
-            # Its own /metrics (failures, backlog, outage): what the SinkFailing alert watches.
-            from prometheus_client import CollectorRegistry, start_http_server
-
-            from .prometheus import SinkCollector
-
-            registry = CollectorRegistry()
-            registry.register(SinkCollector(runner))
-            start_http_server(settings.sink_http_port, settings.http_host, registry=registry)
-        await runner.run(stop)
+        web = await start_http(runner, settings) if settings.sink_http_port else None
+        try:
+            await runner.run(stop)
+        finally:
+            if web is not None:
+                await web.cleanup()
 
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     asyncio.run(main())
+
+
+async def start_http(runner: KafkaClickHouseSink, settings: Settings):
+    """The sink's HTTP server on `http_host:sink_http_port`:
+    - `/metrics`: failures, backlog, outage (what the SinkFailing alert watches);
+    - `/health`;
+    - `POST /query` `{"sql": ..., "params": {...}}`: a read-only query on the ClickHouse this
+      process owns. chdb allows one process per data directory, so this is how the CLI and
+      reports read the embedded history. Bearer token required (`SLAWATCH_API_TOKEN`); without
+      a configured token the endpoint is off (403), never open.
+    """
+    import hmac
+
+    from aiohttp import web
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+    from .prometheus import SinkCollector
+
+    registry = CollectorRegistry()
+    registry.register(SinkCollector(runner))
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+
+    async def metrics(request):
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def health(request):
+        return web.json_response({"ok": not runner.stats["outage"]})
+
+    async def query(request):
+        if token is None:
+            return web.json_response({"error": "query API off: set SLAWATCH_API_TOKEN"}, status=403)
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return web.json_response({"error": "missing or wrong bearer token"}, status=401)
+        try:
+            body = await request.json()
+            sql, params = body["sql"], body.get("params") or {}
+            if not isinstance(sql, str) or not isinstance(params, dict):
+                raise ValueError("sql must be a string and params an object")
+        except (ValueError, KeyError) as exc:
+            return web.json_response({"error": f"bad request: {exc}"}, status=400)
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(None, runner.sink.read, sql, params)
+        except Exception as exc:  # noqa: BLE001 - the caller's SQL: report, do not crash
+            return web.json_response({"error": str(exc).splitlines()[0][:500]}, status=400)
+        return web.Response(body=orjson.dumps(result, default=str), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/health", health)
+    app.router.add_post("/query", query)
+    http = web.AppRunner(app, access_log=None)
+    await http.setup()
+    await web.TCPSite(http, settings.http_host, settings.sink_http_port).start()
+    return http
+
+
+def remote_query(url: str, token: str | None, sql: str, params: dict | None = None,
+                 timeout: float = 30.0) -> dict:
+    """Client of `/query`: {"columns": [...], "rows": [[...], ...]}; raises RuntimeError with the
+    server's message on any error."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url.rstrip("/") + ("" if url.rstrip("/").endswith("/query") else "/query"),
+                                 data=orjson.dumps({"sql": sql, "params": params or {}}),
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return orjson.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = orjson.loads(exc.read()).get("error", "")
+        except ValueError:
+            message = ""
+        raise RuntimeError(f"{exc.code} {exc.reason}: {message}") from None

@@ -200,6 +200,47 @@ def sink(clickhouse: str = typer.Option(..., "--clickhouse", envvar="SLAWATCH_CL
 
 
 @app.command()
+def query(
+    sql: str = typer.Argument(..., help="A read-only SQL query, e.g. \"SELECT status, count() FROM sla_records FINAL GROUP BY status\""),
+    api: Optional[str] = typer.Option(None, "--api", help="URL of a running `slawatch sink` (token: SLAWATCH_API_TOKEN)"),
+    clickhouse: Optional[str] = typer.Option(None, "--clickhouse", envvar="SLAWATCH_CLICKHOUSE_DSN", help="or a DSN (a chdb directory must not be in use)"),
+    as_json: bool = typer.Option(False, "--json", help="JSON Lines instead of a table"),
+) -> None:
+    """Query the ClickHouse history, directly or through the sink that owns an embedded one."""
+    import orjson
+    from rich.table import Table
+
+    from .settings import Settings
+
+    try:
+        if api:
+            from sinks.kafka_to_clickhouse import remote_query
+
+            token = Settings().api_token
+            result = remote_query(api, token.get_secret_value() if token else None, sql)
+        elif clickhouse:
+            from sinks.clickhouse import ClickHouseSink
+
+            ch = ClickHouseSink(clickhouse)
+            try:
+                result = ch.connect().read(sql)
+            finally:
+                ch.close()
+        else:
+            _fail("give --api URL or --clickhouse DSN")
+    except Exception as exc:  # noqa: BLE001 - show the database's or server's message
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if as_json:
+        for row in result["rows"]:
+            sys.stdout.buffer.write(orjson.dumps(dict(zip(result["columns"], row)), default=str) + b"\n")
+        return
+    table = Table(*result["columns"])
+    for row in result["rows"]:
+        table.add_row(*(str(v) for v in row))
+    Console().print(table)
+
+
+@app.command()
 def broker(topics: bool = typer.Option(True, "--topics/--no-topics", help="create the slawatch topics"),
            url_file: Optional[Path] = typer.Option(None, "--url-file", help="write host:port here once ready")) -> None:
     """Run the embedded Kafka-protocol broker (tansu, memory storage) until interrupted."""

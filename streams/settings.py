@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     # Observability
     http_host: str = "127.0.0.1"
     http_port: int = Field(9108, ge=0, le=65535)
-    sink_http_port: int = Field(9109, ge=0, le=65535, description="`slawatch sink` /metrics (0: off)")
+    sink_http_port: int = Field(9109, ge=0, le=65535, description="`slawatch sink` /metrics and /query (0: off)")
+    api_token: SecretStr | None = Field(None, description="bearer token for HTTP endpoints that return history (/query); unset: they are off")
 
     @property
     def lateness_us(self) -> int:
