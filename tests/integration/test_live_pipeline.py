@@ -254,3 +254,44 @@ def test_breach_fires_within_lateness_plus_one_second_with_idle_input(kafka, tmp
     assert rec["entity_id"] == "c-idle" and rec["elapsed_seconds"] == 3
     # the record reached the topic (its Kafka timestamp) within lateness + 1 s of the deadline
     assert seen - deadline_wall <= LATENESS_S + 1.0, seen - deadline_wall
+
+
+def metric_value(worker: Worker, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + "{") or line.startswith(name + " "))
+
+
+def test_two_workers_split_the_partitions_and_their_numbers_add_up(kafka, tmp_path):
+    events = generated(seed=13, days=0.02, disorder=LATENESS_S * 0.7)
+    expected, newest = replay_records(events)
+    w1 = Worker(kafka, tmp_path).start()
+    w2 = Worker.__new__(Worker)
+    w2.__dict__.update(w1.__dict__)
+    w2.port = free_port()
+    w2.start()
+    try:
+        deadline = time.monotonic() + 60     # both in the group, each with its share
+        while True:
+            shares = [_assigned(w) for w in (w1, w2)]
+            if all(shares) and sum(shares) == 2 * PARTITIONS:
+                break
+            assert time.monotonic() < deadline, f"the two workers never split the partitions: {shares}"
+            time.sleep(0.3)
+        asyncio.run(produce(kafka, w1, events))
+        for w in (w1, w2):
+            wait_watermark_past(w, newest)
+        got = live_records(kafka, w1, newest)
+        received = [metric_value(w, "slawatch_events_received_total") for w in (w1, w2)]
+    finally:
+        w1.stop()
+        w2.stop()
+    assert got == expected
+    assert all(n > 0 for n in received) and sum(received) == len(events)
+
+
+def _assigned(worker: Worker) -> int:
+    """How many input topic-partitions the worker holds."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/health", timeout=5) as r:
+        return orjson.loads(r.read())["partitions"]
