@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import signal
 import time
 from typing import Any
 
@@ -307,13 +306,11 @@ async def run_sink(settings: Settings, dsn: str, stop: asyncio.Event,
 
 def run_sink_forever(settings: Settings | None, dsn: str, **kwargs: Any) -> None:
     """`slawatch sink`: run until SIGTERM/SIGINT, then write and commit what was read."""
+    from streams.service import run_until_signalled
+
     settings = settings or Settings()
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+    async def main(stop: asyncio.Event) -> None:
         runner = KafkaClickHouseSink(settings, dsn, **kwargs)
         web = await start_http(runner, settings) if settings.sink_http_port else None
         try:
@@ -322,9 +319,7 @@ def run_sink_forever(settings: Settings | None, dsn: str, **kwargs: Any) -> None
             if web is not None:
                 await web.cleanup()
 
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(main())
+    run_until_signalled(main)
 
 
 async def start_http(runner: KafkaClickHouseSink, settings: Settings):
@@ -373,14 +368,10 @@ async def start_http(runner: KafkaClickHouseSink, settings: Settings):
             return web.json_response({"error": str(exc).splitlines()[0][:500]}, status=400)
         return web.Response(body=orjson.dumps(result, default=str), content_type="application/json")
 
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/health", health)
-    app.router.add_post("/query", query)
-    http = web.AppRunner(app, access_log=None)
-    await http.setup()
-    await web.TCPSite(http, settings.http_host, settings.sink_http_port).start()
-    return http
+    from streams.service import serve_http
+
+    return await serve_http([("GET", "/metrics", metrics), ("GET", "/health", health),
+                             ("POST", "/query", query)], settings.http_host, settings.sink_http_port)
 
 
 def remote_query(url: str, token: str | None, sql: str, params: dict | None = None,

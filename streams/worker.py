@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from typing import Any
 
@@ -37,6 +36,7 @@ from .core.policy import load_policies
 from .core.state import StateError, load_entity
 from .core.timeutil import US, format_us
 from .processor import Outputs, PartitionProcessor, kind_of_topic
+from .service import run_until_signalled, serve_http
 from .settings import Settings
 
 log = logging.getLogger("slawatch.worker")
@@ -372,25 +372,11 @@ class Worker:
         async def health(request):
             return web.json_response({"ok": True, "partitions": len(self.processors)})
 
-        app = web.Application()
-        app.router.add_get("/status", status)
-        app.router.add_get("/health", health)
-        app.router.add_get("/metrics", metrics)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, self.settings.http_host, self.settings.http_port).start()
-        return runner
+        return await serve_http([("GET", "/status", status), ("GET", "/health", health),
+                                 ("GET", "/metrics", metrics)],
+                                self.settings.http_host, self.settings.http_port)
 
 
 def run_worker(settings: Settings | None = None) -> None:
     settings = settings or Settings()
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await Worker(settings).run(stop)
-
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(main())
+    run_until_signalled(lambda stop: Worker(settings).run(stop))
