@@ -63,7 +63,7 @@ _BAD_ROW = (KeyError, TypeError, ValueError, AttributeError, OverflowError, pa.A
 
 _VIEWS = ("sla_breaches",)
 TABLES = ("sla_records", "sla_breaches", "metric_windows", "dead_letters", "qa_samples",
-          "qa_transcripts")
+          "qa_transcripts", "qa_checks")
 
 # Identical retried blocks are dropped at insert time (see module doc); 100 recent block hashes
 # per table cover any retry of the last batches.
@@ -219,6 +219,26 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
         ORDER BY sample_id
         SETTINGS {_DEDUP}""",
     )),
+    (6, "qa_sample_reasons_and_checks", (
+        # The QA day (streams/qa_day.py): a sample has several reasons, a priority and a local
+        # day; each sample's automatic check results (streams/core/qa_checks.py) are rows of
+        # qa_checks, one per (sample, check). Evidence never holds PII (the checker masks it).
+        """ALTER TABLE qa_samples
+            ADD COLUMN IF NOT EXISTS reasons Array(LowCardinality(String)) AFTER reason,
+            ADD COLUMN IF NOT EXISTS priority Float64 DEFAULT 0 AFTER reasons,
+            ADD COLUMN IF NOT EXISTS day Date DEFAULT toDate(sampled_at) AFTER priority""",
+        f"""CREATE TABLE IF NOT EXISTS qa_checks (
+            sample_id   String,
+            `check`     LowCardinality(String),
+            passed      Bool,
+            evidence    Array(String),
+            version     UInt64 DEFAULT toUnixTimestamp64Micro(now64(6)),
+            inserted_at DateTime('UTC') DEFAULT now()
+        )
+        ENGINE = ReplacingMergeTree(version)
+        ORDER BY (sample_id, `check`)
+        SETTINGS {_DEDUP}""",
+    )),
 ]
 
 _MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS slawatch_migrations (
@@ -256,6 +276,11 @@ _DEAD_LETTER_COLUMNS = ("source_topic", "source_partition", "source_offset", "co
                         "received_at", "raw_base64", "raw_text")
 _QA_SAMPLE_COLUMNS = ("sample_id", "entity_kind", "entity_id", "agent_id", "channel", "queue",
                       "reason", "rule_version", "seed", "sampled_at", "status", "score")
+# Migration 6: a sample dict that carries `reasons` is written with these too, and with an
+# explicit `version` when it gives one (the QA day writes version 1, so a re-run never
+# replaces a reviewer's later state, whose version is the insert time).
+_QA_SAMPLE_COLUMNS_V6 = _QA_SAMPLE_COLUMNS + ("reasons", "priority", "day", "version")
+_QA_CHECK_COLUMNS = ("sample_id", "check", "passed", "evidence", "version")
 _QA_TRANSCRIPT_COLUMNS = ("sample_id", "entity_kind", "entity_id", "masking_version",
                           "message_count", "transcript", "created_at")
 
@@ -502,9 +527,21 @@ class ClickHouseSink:
 
     def write_qa_samples(self, samples: Sequence[dict], on_invalid: OnInvalid | None = None) -> int:
         """Insert QA samples (issue 5); a later `version` of a sample_id replaces the earlier."""
-        rows = _convert(samples, _qa_sample_row, on_invalid)
+        plain = [s for s in samples if "reasons" not in s]
+        extended = [s for s in samples if "reasons" in s]
+        rows = _convert(plain, _qa_sample_row, on_invalid) if plain else []
         if rows:
             self._insert_rows("qa_samples", rows, _QA_SAMPLE_COLUMNS)
+        ext_rows = _convert(extended, _qa_sample_row_v6, on_invalid) if extended else []
+        if ext_rows:
+            self._insert_rows("qa_samples", ext_rows, _QA_SAMPLE_COLUMNS_V6)
+        return len(rows) + len(ext_rows)
+
+    def write_qa_checks(self, checks: Sequence[dict], on_invalid: OnInvalid | None = None) -> int:
+        """Insert QA check results: {sample_id, check, passed, evidence: [str], version?}."""
+        rows = _convert(checks, _qa_check_row, on_invalid)
+        if rows:
+            self._insert_rows("qa_checks", rows, _QA_CHECK_COLUMNS)
         return len(rows)
 
     def write_qa_transcripts(self, transcripts: Sequence[dict],
@@ -884,6 +921,26 @@ def _qa_sample_row(s: dict) -> list:
             str(s.get("rule_version") or ""), int(s.get("seed") or 0),
             _datetime(_ts_us(s["sampled_at"])), str(s.get("status") or "pending"),
             None if score is None else float(score)]
+
+
+def _qa_sample_row_v6(s: dict) -> list:
+    from datetime import date
+
+    day = s.get("day")
+    day = date.fromisoformat(day) if isinstance(day, str) else (day or _datetime(_ts_us(s["sampled_at"])).date())
+    reasons = [str(r) for r in s["reasons"]]
+    row = _qa_sample_row({**s, "reason": s.get("reason") or (reasons[0] if reasons else "")})
+    return row + [reasons, float(s.get("priority") or 0.0), day, _version(s)]
+
+
+def _version(d: dict) -> int:
+    v = d.get("version")
+    return time.time_ns() // 1000 if v is None else int(v)
+
+
+def _qa_check_row(c: dict) -> list:
+    return [_req_str(c["sample_id"]), _req_str(c["check"]), bool(c["passed"]),
+            [str(e) for e in c.get("evidence") or ()], _version(c)]
 
 
 def _qa_transcript_row(t: dict) -> list:

@@ -23,6 +23,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="slawatch: real-time SLA and quality monitoring for customer support.")
 rules_app = typer.Typer(no_args_is_help=True, help="Check SLA policy files.")
 app.add_typer(rules_app, name="rules")
+from .qa_cli import qa_app  # noqa: E402 - the `slawatch qa ...` commands
+
+app.add_typer(qa_app, name="qa")
 
 err = Console(stderr=True, highlight=False)
 

@@ -101,3 +101,29 @@ def test_query_api_is_off_without_a_configured_token(broker, topic_prefix, tmp_p
             remote_query(url, "anything", "SELECT 1")
     finally:
         stop(proc)
+
+
+def test_qa_pull_through_the_sink_api_matches_a_direct_pull(broker, topic_prefix, tmp_path):
+    """A QA specialist pulls samples through the running sink that owns the embedded history."""
+    events = tmp_path / "events.jsonl"
+    run = lambda *a: subprocess.run([sys.executable, "-m", "streams.cli", *a], cwd=ROOT,  # noqa: E731
+                                    env=dict(os.environ, PYTHONPATH=str(ROOT), SLAWATCH_API_TOKEN=TOKEN),
+                                    capture_output=True, timeout=120)
+    assert run("generate", "--out", str(events), "--days", "0.3", "--seed", "3").returncode == 0
+    dsn = f"chdb://{tmp_path / 'ch'}"
+    sampled = run("qa", "sample", str(events), "--clickhouse", dsn)
+    assert sampled.returncode == 0, sampled.stderr
+    pull = ("qa", "pull", "--from", "2026-11-02", "--to", "2026-11-02", "--format", "jsonl")
+    direct = run(*pull, "--clickhouse", dsn)
+    assert direct.returncode == 0 and direct.stdout.count(b"\n") > 0, direct.stderr
+    proc, url, _ = start_sink(broker, topic_prefix, tmp_path, TOKEN)   # now the sink owns the directory
+    try:
+        via_api = run(*pull, "--api", url)
+        refused = subprocess.run([sys.executable, "-m", "streams.cli", *pull, "--api", url], cwd=ROOT,
+                                 env=dict(os.environ, PYTHONPATH=str(ROOT), SLAWATCH_API_TOKEN="wrong"),
+                                 capture_output=True, timeout=120)
+    finally:
+        stop(proc)
+    assert via_api.returncode == 0, via_api.stderr
+    assert via_api.stdout == direct.stdout
+    assert refused.returncode != 0 and b"401" in refused.stderr + refused.stdout
