@@ -773,21 +773,23 @@ def _raise(source: str, problems: list[tuple], lines: dict[Loc, int]) -> None:
 # --------------------------------------------------------------------------- loading
 
 
-def load_policies(path: str | os.PathLike) -> PolicySet:
-    """Read and validate a policy file; PolicyError (naming the file) on any problem."""
+def read_rules_file(path: str | os.PathLike, error: type, what: str) -> tuple[str, str]:
+    """(text, source) of a rules file; `error(source, problems)` if it cannot be read."""
     source = os.fspath(path)
     try:
         with open(source, encoding="utf-8") as f:
-            text = f.read()
+            return f.read(), source
     except OSError as exc:
-        raise PolicyError(source, [("", None, f"cannot read policy file: {exc.strerror or exc}")]) from None
+        raise error(source, [("", None, f"cannot read {what}: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError as exc:
-        raise PolicyError(source, [("", None, f"not UTF-8 text: {exc}")]) from None
-    return load_policies_text(text, source)
+        raise error(source, [("", None, f"not UTF-8 text: {exc}")]) from None
 
 
-def load_policies_text(text: str, source: str = "<string>") -> PolicySet:
-    """Validate policy YAML given as text; `source` names it in error messages."""
+def parse_rules_yaml(text: str, source: str, error: type, empty: str):
+    """Strict YAML -> (data, lines, problems): the document, the line of every key path, and
+    the problems found while walking it (duplicate keys, non-text keys). Syntax errors and an
+    empty document raise `error(source, problems)` with `empty` as the message for the latter.
+    Shared by every rules file (SLA policies, QA rules) so they report problems alike."""
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
@@ -797,18 +799,29 @@ def load_policies_text(text: str, source: str = "<string>") -> PolicySet:
         msg = f"YAML syntax error: {exc.problem or exc.context}"
         if exc.context and exc.problem and exc.context_mark is not None:
             msg += f" ({exc.context} at line {exc.context_mark.line + 1})"
-        raise PolicyError(source, [("", mark.line + 1 if mark else None, msg)]) from None
+        raise error(source, [("", mark.line + 1 if mark else None, msg)]) from None
     except yaml.YAMLError as exc:
-        raise PolicyError(source, [("", None, f"YAML error: {exc}")]) from None
+        raise error(source, [("", None, f"YAML error: {exc}")]) from None
     finally:
         loader.dispose()
-
     if data is None:
-        raise PolicyError(source, [("", None, "the file is empty (it needs a `policies` list)")])
+        raise error(source, [("", None, empty)])
     lines: dict[Loc, int] = {}
     problems: list[tuple] = []
     if root is not None:
         _walk(root, (), lines, problems, yaml.constructor.SafeConstructor())
+    return data, lines, problems
+
+
+def load_policies(path: str | os.PathLike) -> PolicySet:
+    """Read and validate a policy file; PolicyError (naming the file) on any problem."""
+    return load_policies_text(*read_rules_file(path, PolicyError, "policy file"))
+
+
+def load_policies_text(text: str, source: str = "<string>") -> PolicySet:
+    """Validate policy YAML given as text; `source` names it in error messages."""
+    data, lines, problems = parse_rules_yaml(text, source, PolicyError,
+                                             "the file is empty (it needs a `policies` list)")
     # Names of calendars as written, even invalid ones, so that a broken calendar is reported
     # once and not again by every target that uses it.
     raw_calendars = data.get("calendars") if isinstance(data, dict) else None

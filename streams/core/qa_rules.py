@@ -15,7 +15,6 @@ import os
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -30,13 +29,13 @@ from .policy import (
     Loc,
     PolicyError,
     _did_you_mean,
-    _Loader,
     _problems,
     _raise,
     _show,
     _text,
     _version,
-    _walk,
+    parse_rules_yaml,
+    read_rules_file,
 )
 
 __all__ = [
@@ -372,39 +371,12 @@ def _pydantic_problems(exc: ValidationError) -> list[tuple[Loc, str]]:
 
 def load_qa_rules(path: str | os.PathLike) -> QARules:
     """Read and validate a QA rules file; QARulesError (naming file, key, line) on any problem."""
-    source = os.fspath(path)
-    try:
-        with open(source, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise QARulesError(source, [("", None, f"cannot read QA rules file: {exc.strerror or exc}")]) from None
-    except UnicodeDecodeError as exc:
-        raise QARulesError(source, [("", None, f"not UTF-8 text: {exc}")]) from None
-    return load_qa_rules_text(text, source)
+    return load_qa_rules_text(*read_rules_file(path, QARulesError, "QA rules file"))
 
 
 def load_qa_rules_text(text: str, source: str = "<string>") -> QARules:
-    loader = _Loader(text)
-    try:
-        root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        msg = f"YAML syntax error: {exc.problem or exc.context}"
-        if exc.context and exc.problem and exc.context_mark is not None:
-            msg += f" ({exc.context} at line {exc.context_mark.line + 1})"
-        raise QARulesError(source, [("", mark.line + 1 if mark else None, msg)]) from None
-    except yaml.YAMLError as exc:
-        raise QARulesError(source, [("", None, f"YAML error: {exc}")]) from None
-    finally:
-        loader.dispose()
-    if data is None:
-        raise QARulesError(source, [("", None, "the file is empty (it needs at least version and seed)")])
-
-    lines: dict[Loc, int] = {}
-    problems: list[tuple] = []
-    if root is not None:
-        _walk(root, (), lines, problems, yaml.constructor.SafeConstructor())
+    data, lines, problems = parse_rules_yaml(
+        text, source, QARulesError, "the file is empty (it needs at least version and seed)")
     model: _FileModel | None = None
     try:
         model = _FileModel.model_validate(data)
