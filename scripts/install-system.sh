@@ -2,6 +2,7 @@
 # System tools the monitoring tests need, from Debian packages:
 #   prometheus             -> prometheus, promtool
 #   prometheus-alertmanager -> prometheus-alertmanager (Debian's name for `alertmanager`), amtool
+#   chromium               -> chromium (headless screenshots of the QA review pages)
 #
 # Idempotent: does nothing when the binaries are already on PATH. Installs only what is missing,
 # runs `apt-get update` only when it has something to install, uses sudo only when not root.
@@ -21,15 +22,18 @@ fi
 if ! have amtool || { ! have alertmanager && ! have prometheus-alertmanager; }; then
     packages+=(prometheus-alertmanager)
 fi
+if ! have chromium; then
+    packages+=(chromium)
+fi
 
 if [ "${#packages[@]}" -eq 0 ]; then
-    log "prometheus, promtool, alertmanager and amtool already installed; nothing to do"
+    log "prometheus, promtool, alertmanager, amtool and chromium already installed; nothing to do"
     exit 0
 fi
 
 if ! have apt-get; then
     log "missing: ${packages[*]} and no apt-get here; install Prometheus and Alertmanager"
-    log "(prometheus, promtool, alertmanager, amtool) with your system's package manager"
+    log "(prometheus, promtool, alertmanager, amtool) and chromium with your system's package manager"
     exit 1
 fi
 
@@ -86,5 +90,7 @@ for bin in prometheus promtool amtool; do
     have "$bin" || { log "still missing after install: $bin"; exit 1; }
 done
 have alertmanager || have prometheus-alertmanager || { log "still missing after install: alertmanager"; exit 1; }
+have chromium || { log "still missing after install: chromium"; exit 1; }
 log "installed: $(prometheus --version 2>&1 | head -n1)"
 log "installed: $( (have alertmanager && alertmanager --version || prometheus-alertmanager --version) 2>&1 | head -n1)"
+log "installed: $(chromium --version 2>/dev/null | head -n1)"

@@ -4,9 +4,10 @@
   run the QA day (streams/qa_day.py) and write samples, masked transcripts and check results.
   Sample ids are deterministic and rows carry a fixed version, so running it twice changes
   nothing. Prints the count of samples per reason.
-- `qa pull --from D --to D [filters] [--format jsonl|csv] [--out FILE]`: the stored samples
-  (de-duplicated with FINAL) with their masked transcript and check results. Every filter is a
-  bound query parameter.
+- `qa pull --from D --to D [filters] [--format jsonl|csv|html] [--out FILE|DIR]`: the stored
+  samples (de-duplicated with FINAL) with their masked transcript and check results. Every filter
+  is a bound query parameter. `--format html` writes review pages (streams/qa_html.py: index.html
+  and one page per sample) into the directory `--out DIR`, which it requires.
 - `qa summary --from D --to D`: per agent, samples and checks passed/failed per check.
 
 Reads go through `--clickhouse DSN` or `--api URL` (a running `slawatch sink`'s /query API;
@@ -160,14 +161,19 @@ def pull(
     channel: Optional[str] = typer.Option(None, "--channel"),
     reason: Optional[str] = typer.Option(None, "--reason"),
     check_failed: Optional[str] = typer.Option(None, "--check-failed", help=f"one of {', '.join(CHECKS)}"),
-    fmt: str = typer.Option("jsonl", "--format", help="jsonl or csv"),
-    out: Optional[Path] = typer.Option(None, "--out", help="file (default: stdout)"),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl, csv or html"),
+    out: Optional[Path] = typer.Option(None, "--out",
+                                       help="file (default: stdout); a directory for html"),
     clickhouse: Optional[str] = typer.Option(None, "--clickhouse", envvar="SLAWATCH_CLICKHOUSE_DSN"),
     api: Optional[str] = typer.Option(None, "--api", help="URL of a running `slawatch sink`"),
 ) -> None:
     """Export the stored samples with their masked transcripts and check results."""
-    if fmt not in ("jsonl", "csv"):
-        _fail(f"--format must be jsonl or csv, got {fmt!r}")
+    if fmt not in ("jsonl", "csv", "html"):
+        _fail(f"--format must be jsonl, csv or html, got {fmt!r}")
+    if fmt == "html" and out is None:
+        _fail("--format html needs --out DIR")
+    if fmt == "html" and out.exists() and not out.is_dir():
+        _fail(f"--out {out} exists and is not a directory")
     where, params = _sample_filter(from_, to, agent, channel, reason, check_failed)
     # An alias named `day` would shadow the Date column in WHERE: rename after reading.
     sel = ", ".join(("toString(day) AS day_text" if c == "day" else c) for c in _PULL_COLUMNS)
@@ -195,6 +201,12 @@ def pull(
                              key=lambda c: order.get(c["check"], len(order)))
         items.append(s)
 
+    if fmt == "html":
+        from .qa_html import write_pages
+
+        paths = write_pages(items, out)
+        typer.echo(f"{len(items)} samples -> {paths[0]}", err=True)
+        return
     if fmt == "jsonl":
         data = b"".join(orjson.dumps(s, default=str) + b"\n" for s in items)
     else:

@@ -211,3 +211,16 @@ def test_summary_per_agent(stored):
     table = _invoke(["summary", "--from", "2026-11-02", "--to", "2026-11-02", "--clickhouse", dsn]).stdout
     assert table.splitlines()[0].startswith("agent") and "greeting ok/fail" in table
 
+
+
+def test_pull_html_pages(stored, tmp_path):
+    dsn = stored[0]
+    out = tmp_path / "pages"
+    _invoke(["pull", "--from", "2026-11-02", "--to", "2026-11-02", "--format", "html",
+             "--out", str(out), "--clickhouse", dsn])
+    pages = sorted(p.name for p in out.glob("*.html"))
+    samples = _pull(dsn).strip().splitlines()
+    assert "index.html" in pages and len(pages) == len(samples) + 1
+    index = (out / "index.html").read_text()
+    first = orjson.loads(samples[0])
+    assert first["entity_id"] in index
