@@ -63,7 +63,7 @@ _BAD_ROW = (KeyError, TypeError, ValueError, AttributeError, OverflowError, pa.A
 
 _VIEWS = ("sla_breaches",)
 TABLES = ("sla_records", "sla_breaches", "metric_windows", "dead_letters", "qa_samples",
-          "qa_transcripts", "qa_checks")
+          "qa_transcripts", "qa_checks", "qa_days")
 
 # Identical retried blocks are dropped at insert time (see module doc); 100 recent block hashes
 # per table cover any retry of the last batches.
@@ -239,6 +239,24 @@ MIGRATIONS: list[tuple[int, str, tuple[str, ...]]] = [
         ORDER BY (sample_id, `check`)
         SETTINGS {_DEDUP}""",
     )),
+    (7, "qa_days", (
+        # The live QA stage (streams/qa_live.py): one row per close of the QA clock, the local
+        # midnight up to which every day is drawn. It is where a restarted stage resumes, and
+        # tells QA specialists whether yesterday's sample is complete.
+        f"""CREATE TABLE IF NOT EXISTS qa_days (
+            boundary     DateTime64(6, 'UTC'),
+            tz           LowCardinality(String),
+            days         Array(Date),
+            samples      UInt32,
+            candidates   UInt32,
+            late         UInt32,
+            rule_version LowCardinality(String),
+            inserted_at  DateTime('UTC') DEFAULT now()
+        )
+        ENGINE = ReplacingMergeTree
+        ORDER BY (tz, boundary)
+        SETTINGS {_DEDUP}""",
+    )),
 ]
 
 _MIGRATIONS_DDL = """CREATE TABLE IF NOT EXISTS slawatch_migrations (
@@ -281,6 +299,7 @@ _QA_SAMPLE_COLUMNS = ("sample_id", "entity_kind", "entity_id", "agent_id", "chan
 # replaces a reviewer's later state, whose version is the insert time).
 _QA_SAMPLE_COLUMNS_V6 = _QA_SAMPLE_COLUMNS + ("reasons", "priority", "day", "version")
 _QA_CHECK_COLUMNS = ("sample_id", "check", "passed", "evidence", "version")
+_QA_DAY_COLUMNS = ("boundary", "tz", "days", "samples", "candidates", "late", "rule_version")
 _QA_TRANSCRIPT_COLUMNS = ("sample_id", "entity_kind", "entity_id", "masking_version",
                           "message_count", "transcript", "created_at")
 
@@ -557,6 +576,22 @@ class ClickHouseSink:
         self.rows_written_total[table] = self.rows_written_total.get(table, 0) + data.num_rows
 
     def _insert_rows(self, table: str, rows: list[list], columns: Sequence[str]) -> None:
+    def write_qa_day(self, boundary_us: int, tz: str, days: Sequence[str], samples: int,
+                     candidates: int, late: int, rule_version: str) -> None:
+        """Record that the live QA stage drew every day before `boundary_us` (local midnight)."""
+        from datetime import date
+
+        self._insert_rows("qa_days", [[_datetime(boundary_us), tz,
+                                       [date.fromisoformat(d) for d in days], int(samples),
+                                       int(candidates), int(late), rule_version]],
+                          _QA_DAY_COLUMNS)
+
+    def last_qa_boundary(self, tz: str) -> int | None:
+        """The latest boundary the live QA stage recorded for `tz` (µs), None before the first."""
+        rows = self._query("SELECT toUnixTimestamp64Micro(max(boundary)), count() FROM qa_days "
+                           "WHERE tz = {tz:String}", {"tz": tz})
+        return int(rows[0][0]) if rows and rows[0][1] else None
+
         self._retry(table, lambda: self.client.insert(table, rows, column_names=list(columns)))
         self.rows_written_total[table] = self.rows_written_total.get(table, 0) + len(rows)
 

@@ -38,7 +38,7 @@ from .clickhouse import ClickHouseSink, SinkUnavailable
 
 log = logging.getLogger("slawatch.sink")
 
-__all__ = ["KafkaClickHouseSink", "run_sink", "run_sink_forever"]
+__all__ = ["KafkaClickHouseSink", "run_sink", "run_sink_forever", "serve"]
 
 
 class _Batch:
@@ -142,6 +142,10 @@ class KafkaClickHouseSink:
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.consumer: AIOKafkaConsumer | None = None
+        # Set once the schema is in place; tasks sharing `self.sink` (the live QA stage) start
+        # then, and are awaited before the sink closes its client.
+        self.ready = asyncio.Event()
+        self.companions: list[asyncio.Task] = []
         self.stats: dict[str, Any] = {"messages": 0, "batches": 0, "commits": 0,
                                       "commit_failures": 0, "write_failures": 0,
                                       "outage": False, "pending": 0, "last_error": None}
@@ -165,6 +169,7 @@ class KafkaClickHouseSink:
         if not await self._until_ok(stop, self._prepare):
             await asyncio.to_thread(self.sink.close)
             return
+        self.ready.set()
         self.consumer = AIOKafkaConsumer(
             *self.topics, bootstrap_servers=s.bootstrap_servers(), group_id=self.group_id,
             enable_auto_commit=False, auto_offset_reset="earliest",
@@ -196,6 +201,8 @@ class KafkaClickHouseSink:
                     log.warning("stopping with %d uncommitted messages: %s", len(batch), exc)
         finally:
             await self.consumer.stop()
+            if self.companions:
+                await asyncio.gather(*self.companions, return_exceptions=True)
             await asyncio.to_thread(self.sink.close)
 
     def _prepare(self) -> None:
@@ -311,18 +318,58 @@ def run_sink_forever(settings: Settings | None, dsn: str, **kwargs: Any) -> None
     settings = settings or Settings()
 
     async def main(stop: asyncio.Event) -> None:
-        runner = KafkaClickHouseSink(settings, dsn, **kwargs)
-        web = await start_http(runner, settings) if settings.sink_http_port else None
-        try:
-            await runner.run(stop)
-        finally:
-            if web is not None:
-                await web.cleanup()
+        await serve(settings, dsn, stop, **kwargs)
 
     run_until_signalled(main)
 
 
-async def start_http(runner: KafkaClickHouseSink, settings: Settings):
+async def serve(settings: Settings, dsn: str, stop: asyncio.Event, *,
+                on_start=None, **kwargs: Any) -> KafkaClickHouseSink:
+    """The whole `slawatch sink` until `stop`: the sink, the live QA stage when
+    `qa_enabled` (sharing its ClickHouse client), and the HTTP endpoints. `on_start(runner, qa)`
+    is called once everything is constructed (tests use it to reach the parts)."""
+    runner = KafkaClickHouseSink(settings, dsn, **kwargs)
+    qa = None
+    if settings.qa_enabled:
+        from .qa_stage import QAStage
+
+        qa = QAStage(settings, runner.sink)
+        runner.companions.append(asyncio.create_task(_after_ready(runner, qa, stop)))
+    web = await start_http(runner, settings, qa) if settings.sink_http_port else None
+    if on_start is not None:
+        on_start(runner, qa)
+    try:
+        await runner.run(stop)
+    finally:
+        if web is not None:
+            await web.cleanup()
+    return runner
+
+
+async def _after_ready(runner: KafkaClickHouseSink, qa, stop: asyncio.Event) -> None:
+    """Run the QA stage once the sink's schema is ready (never, if the sink stops first).
+
+    A failed stage does not take the sink down with it (history keeps flowing); it shows as
+    `slawatch_qa_stage_up 0` and in /health, which is what pages someone.
+    """
+    waiter = asyncio.ensure_future(runner.ready.wait())
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    stopper.cancel()
+    if stop.is_set():
+        return
+    try:
+        qa.stats["up"] = True
+        await qa.run(stop)
+    except Exception as exc:  # noqa: BLE001 - reported, see above
+        qa.stats["last_error"] = f"{type(exc).__name__}: {exc}"
+        log.exception("live QA stage failed; the sink goes on without it")
+    finally:
+        qa.stats["up"] = False
+
+
+async def start_http(runner: KafkaClickHouseSink, settings: Settings, qa=None):
     """The sink's HTTP server on `http_host:sink_http_port`:
     - `/metrics`: failures, backlog, outage (what the SinkFailing alert watches);
     - `/health`;
@@ -340,13 +387,21 @@ async def start_http(runner: KafkaClickHouseSink, settings: Settings):
 
     registry = CollectorRegistry()
     registry.register(SinkCollector(runner))
+    if qa is not None:
+        from .prometheus import QACollector
+
+        registry.register(QACollector(qa))
     token = settings.api_token.get_secret_value() if settings.api_token else None
 
     async def metrics(request):
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def health(request):
-        return web.json_response({"ok": not runner.stats["outage"]})
+        body = {"ok": not runner.stats["outage"]}
+        if qa is not None:
+            body["qa"] = {"up": bool(qa.stats.get("up")), "last_error": qa.stats["last_error"]}
+            body["ok"] = body["ok"] and (body["qa"]["up"] or not runner.ready.is_set())
+        return web.json_response(body)
 
     async def query(request):
         if token is None:

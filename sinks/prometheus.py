@@ -210,3 +210,47 @@ class SinkCollector:
         outage = GaugeMetricFamily("slawatch_sink_outage", "1 while the sink cannot write", labels=["sink"])
         outage.add_metric([self.name], 1 if stats["outage"] else 0)
         return [failures, rows, messages, backlog, outage]
+
+
+class QACollector:
+    """Scrape-time metrics of the live QA stage (sinks/qa_stage.py) in `slawatch sink`.
+
+    Labels are the configured reasons and check names (a fixed, small set), never agent ids:
+    per-agent QA results live in ClickHouse behind the token-protected API, not on /metrics.
+    """
+
+    def __init__(self, stage) -> None:
+        self.stage = stage
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily
+
+        st = self.stage
+        samples = CounterMetricFamily("slawatch_qa_samples", "QA samples drawn, by reason "
+                                      "(a sample with several reasons counts under each)",
+                                      labels=["reason"])
+        for reason, n in sorted(st.samples_by_reason.items()):
+            samples.add_metric([reason], n)
+        checks = CounterMetricFamily("slawatch_qa_checks", "Automatic QA checks run on samples",
+                                     labels=["check"])
+        failures = CounterMetricFamily("slawatch_qa_check_failures",
+                                       "Automatic QA checks failed, by check", labels=["check"])
+        for check, n in sorted(st.checks_by_check.items()):
+            checks.add_metric([check], n)
+            failures.add_metric([check], st.check_failures_by_check.get(check, 0))
+        days = CounterMetricFamily("slawatch_qa_days_closed", "QA days drawn")
+        days.add_metric([], st.live.stats["days_closed"])
+        late = CounterMetricFamily("slawatch_qa_late_entities",
+                                   "Conversations/tickets that ended on a day already drawn")
+        late.add_metric([], st.live.stats["late_entities"])
+        kept = GaugeMetricFamily("slawatch_qa_open_entities",
+                                 "Conversations/tickets kept by the QA stage until their day is drawn")
+        kept.add_metric([], st.live.open_entities)
+        up = GaugeMetricFamily("slawatch_qa_stage_up", "1 while the live QA stage runs")
+        up.add_metric([], 1 if st.stats.get("up") else 0)
+        outage = GaugeMetricFamily("slawatch_qa_outage", "1 while a drawn QA day waits for ClickHouse")
+        outage.add_metric([], 1 if st.stats["outage"] else 0)
+        lag = GaugeMetricFamily("slawatch_qa_clock_seconds", "The QA clock (unix seconds)")
+        if st.stats["clock_us"] is not None:
+            lag.add_metric([], st.stats["clock_us"] / US)
+        return [samples, checks, failures, days, late, kept, up, outage, lag]

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
     http_port: int = Field(9108, ge=0, le=65535)
     sink_http_port: int = Field(9109, ge=0, le=65535, description="`slawatch sink` /metrics and /query (0: off)")
     api_token: SecretStr | None = Field(None, description="bearer token for HTTP endpoints that return history (/query); unset: they are off")
+    # Live QA sampling (run by `slawatch sink`: streams/qa_live.py, sinks/qa_stage.py)
+    qa_enabled: bool = Field(True, description="draw the daily QA sample live in `slawatch sink`")
+    qa_rules: Path = DEFAULT_RULES.parent / "qa.yaml"
+    qa_tz: str = Field("Asia/Shanghai", description="time zone of the QA day")
+    qa_close_after_s: float = Field(3600.0, ge=0, description="grace after local midnight before a day is drawn")
+    qa_retention_s: float = Field(7 * 86400.0, gt=0, description="entities silent this long are dropped by the QA stage")
+
 
     @property
     def lateness_us(self) -> int:
