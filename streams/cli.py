@@ -244,6 +244,82 @@ def query(
 
 
 @app.command()
+def report(
+    from_: str = typer.Option(..., "--from", help="first local day, YYYY-MM-DD"),
+    to: str = typer.Option(..., "--to", help="last local day (inclusive), YYYY-MM-DD"),
+    html: Optional[Path] = typer.Option(None, "--html", help="also write a self-contained HTML page with charts"),
+    tz: str = typer.Option("Asia/Shanghai", "--tz", help="time zone of the days, hours and weekends"),
+    events: Optional[Path] = typer.Option(None, "--events", help="offline: replay this event file (JSON Lines) in process instead of reading ClickHouse"),
+    rules: Path = typer.Option(DEFAULT_RULES, "--rules", help="with --events: SLA policy file"),
+    qa_rules: Optional[Path] = typer.Option(DEFAULT_RULES.parent / "qa.yaml", "--qa-rules", help="with --events: QA sampling rules"),
+    api: Optional[str] = typer.Option(None, "--api", help="URL of a running `slawatch sink` (token: SLAWATCH_API_TOKEN)"),
+    clickhouse: Optional[str] = typer.Option(None, "--clickhouse", envvar="SLAWATCH_CLICKHOUSE_DSN", help="or a DSN (a chdb directory must not be in use)"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON instead of tables"),
+) -> None:
+    """Periodic service report (volume, response, resolution, SLA, CSAT, reopens, QA) for managers."""
+    import orjson
+
+    from .report import ReportError, build_report, clickhouse_inputs, events_inputs, render
+    from .report import Period
+
+    try:
+        period = Period.parse(from_, to, tz)
+    except ReportError as exc:
+        _fail(str(exc))
+    if events is not None:
+        from .core.qa_rules import QARulesError, load_qa_rules
+
+        policies = _load_rules(rules)
+        try:
+            qrules = load_qa_rules(qa_rules) if qa_rules is not None else None
+            lines = events.read_bytes().splitlines()
+        except QARulesError as exc:
+            _fail(f"invalid QA rules\n{exc}")
+        except OSError as exc:
+            _fail(f"cannot read {exc.filename}: {exc.strerror}")
+        inputs = events_inputs(lines, policies, period, qrules)
+        for n, reason in inputs.invalid[:20]:
+            err.print(f"{events}:{n}: invalid event skipped: {reason}", markup=False, soft_wrap=True)
+        cells, counts, qa, source = inputs.cells, inputs.counts, inputs.qa, f"events {events}"
+    else:
+        if api:
+            from sinks.kafka_to_clickhouse import remote_query
+
+            from .settings import Settings
+
+            secret = Settings().api_token
+            token = secret.get_secret_value() if secret else None
+            read, source, ch = (lambda sql, params: remote_query(api, token, sql, params)), f"sink {api}", None
+        elif clickhouse:
+            from sinks.clickhouse import ClickHouseSink
+
+            ch = ClickHouseSink(clickhouse)
+            read, source = (lambda sql, params: ch.connect().read(sql, params)), "ClickHouse history"
+        else:
+            _fail("give --api URL, --clickhouse DSN (or SLAWATCH_CLICKHOUSE_DSN), or --events FILE")
+        try:
+            cells, counts, qa = clickhouse_inputs(read, period)
+        except Exception as exc:  # noqa: BLE001 - show the database's or server's message
+            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        finally:
+            if ch is not None:
+                ch.close()
+    result = build_report(period, cells, counts, qa, source)
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        render(result, Console())
+    if html is not None:
+        from .report_html import render_html
+
+        try:
+            html.write_text(render_html(result), encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {html}: {exc.strerror}")
+        err.print(f"wrote {html}", markup=False)
+
+
+@app.command()
 def broker(topics: bool = typer.Option(True, "--topics/--no-topics", help="create the slawatch topics"),
            url_file: Optional[Path] = typer.Option(None, "--url-file", help="write host:port here once ready")) -> None:
     """Run the embedded Kafka-protocol broker (tansu, memory storage) until interrupted."""

@@ -108,3 +108,21 @@ def test_metric_windows_close_behind_the_watermark():
     assert all(start + 60 * US <= p.sequencer.watermark for start in starts)
     started = sum(w[2].started for w in windows)
     assert 0 < started <= sum(1 for l in lines if b'"conversation.started"' in l)
+
+
+def test_conversation_ratings_after_the_end_count_in_csat_once():
+    """Customers rate after the chat ends: the rating reaches the window, a redelivery does not."""
+    lines = conversation_lines(seed=4, disorder=0)
+    ratings = [l for l in lines if b'"conversation.rated"' in l]
+    assert ratings, "the generator rates some conversations"
+    p = proc()
+    windows = []
+    for offset, line in enumerate(lines + ratings[:5]):  # five ratings redelivered
+        p.ingest(offset, line, wall_us=10**18)
+        p.tick(0)
+        windows += p.drain().windows
+    p.sequencer.advance_to(max(to_us(decode_event(l).occurred_at) for l in lines) + 120 * US)
+    windows += p.drain().windows
+    scores = [orjson.loads(l)["score"] for l in ratings]
+    assert sum(w[2].csat_count for w in windows) == len(scores)
+    assert sum(w[2].csat_sum for w in windows) == sum(scores)

@@ -217,7 +217,8 @@ class SlaEngine:
         """Apply one decoded event occurring at `t` (µs).
 
         Returns False when the event changed nothing: a duplicate `event_id`, an event for an
-        entity that has not started, or for a conversation that has already ended.
+        entity that has not started, or for a conversation that has already ended (except its
+        rating, which customers give after the end).
         """
         if t > self.now:
             heap = self._heap
@@ -241,6 +242,11 @@ class SlaEngine:
         entity.seen = seen if len(seen) <= _SEEN_MAX else seen[8:]
         self.dirty.add(entity)
         if entity.ended_at is not None:
+            # Customers rate after the chat ends: the rating moves no clock but is a fact about
+            # the conversation (CSAT), so it counts as applied. Anything else after the end is not.
+            if event.type == "conversation.rated":
+                self.stats.applied += 1
+                return True
             self.stats.after_end += 1
             return False
         self.stats.applied += 1
