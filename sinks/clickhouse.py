@@ -373,6 +373,11 @@ class ClickHouseSink:
                 # We retry ourselves (with backoff and counters): no hidden transport retries.
                 kwargs = {"connect_timeout": self.connect_timeout_s, "query_retries": 0,
                           "send_receive_timeout": 60}
+                # Credentials and TLS from SLAWATCH_CLICKHOUSE_* (docs/security.md), read here so
+                # every caller (sink, query, qa, backfill) gets them without passing them along.
+                from streams.settings import Settings
+
+                kwargs.update(Settings().clickhouse_client_kwargs(self.dsn))
             try:
                 self.client = clickhouse_connect.get_client(dsn=self.dsn, **kwargs)
             except Exception as exc:
@@ -571,11 +576,6 @@ class ClickHouseSink:
             self._insert_rows("qa_transcripts", rows, _QA_TRANSCRIPT_COLUMNS)
         return len(rows)
 
-    def _insert_arrow(self, table: str, data: pa.Table) -> None:
-        self._retry(table, lambda: self.client.insert_arrow(table, data))
-        self.rows_written_total[table] = self.rows_written_total.get(table, 0) + data.num_rows
-
-    def _insert_rows(self, table: str, rows: list[list], columns: Sequence[str]) -> None:
     def write_qa_day(self, boundary_us: int, tz: str, days: Sequence[str], samples: int,
                      candidates: int, late: int, rule_version: str) -> None:
         """Record that the live QA stage drew every day before `boundary_us` (local midnight)."""
@@ -592,6 +592,11 @@ class ClickHouseSink:
                            "WHERE tz = {tz:String}", {"tz": tz})
         return int(rows[0][0]) if rows and rows[0][1] else None
 
+    def _insert_arrow(self, table: str, data: pa.Table) -> None:
+        self._retry(table, lambda: self.client.insert_arrow(table, data))
+        self.rows_written_total[table] = self.rows_written_total.get(table, 0) + data.num_rows
+
+    def _insert_rows(self, table: str, rows: list[list], columns: Sequence[str]) -> None:
         self._retry(table, lambda: self.client.insert(table, rows, column_names=list(columns)))
         self.rows_written_total[table] = self.rows_written_total.get(table, 0) + len(rows)
 

@@ -30,6 +30,19 @@ app.add_typer(qa_app, name="qa")
 err = Console(stderr=True, highlight=False)
 
 
+def _redacted(dsn: str) -> str:
+    """The DSN without a password written into it (`http://user:secret@host` -> `user:***`)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 def _fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
@@ -100,7 +113,7 @@ def replay(
             n = backfill(result.records, clickhouse)
         except SinkUnavailable as exc:
             _fail(str(exc))
-        err.print(f"wrote {n} records to {clickhouse}", markup=False)
+        err.print(f"wrote {n} records to {_redacted(clickhouse)}", markup=False)
     until_text = format_us(result.until_us) if result.until_us is not None else "-"
     err.print(
         f"replayed {result.events} events ({result.invalid} invalid, {result.duplicates} duplicate, "

@@ -33,6 +33,11 @@ _PAUSE_STATUSES = ("pending", "on_hold")
 _CREATES = frozenset(("conversation.started", "ticket.created"))
 _SEQ_BITS = 24
 _SEQ_MASK = (1 << _SEQ_BITS) - 1
+# Timers further out than the current bucket (2^26 µs, about 67 s) wait in a per-bucket list
+# (8 bytes per clock) rather than in the heap (a 2-tuple per clock, ~64 bytes more); a bucket
+# moves into the heap only when event time reaches it. Most clocks stop long before their
+# bucket comes up, so most never cost a heap entry at all.
+_BUCKET_BITS = 26
 
 
 def _intern(value: str | None) -> str | None:
@@ -194,7 +199,11 @@ class SlaEngine:
         # Entities changed since the last `take_dirty`: the live worker persists exactly these.
         self.dirty: set[Entity] = set()
         # (due << _SEQ_BITS | seq, clock): one int instead of two per entry, ties broken by seq.
+        # Holds the timers of buckets up to `_near`; later ones sit in `_buckets` (see above).
         self._heap: list[tuple[int, Clock]] = []
+        self._buckets: dict[int, list[Clock]] = {}
+        self._bucket_heap: list[int] = []
+        self._near = -(1 << 62)
         self._seq = 0
         self._out: list[SlaRecord] = []
         self._handlers: dict[str, Callable] = {
@@ -222,7 +231,8 @@ class SlaEngine:
         """
         if t > self.now:
             heap = self._heap
-            if heap and heap[0][0] < t << _SEQ_BITS:
+            if (heap and heap[0][0] < t << _SEQ_BITS) or (
+                    self._bucket_heap and self._bucket_heap[0] <= (t - 1) >> _BUCKET_BITS):
                 self._fire(t)
             self.now = t
         elif t < self.now:
@@ -311,14 +321,31 @@ class SlaEngine:
     def next_due(self) -> int | None:
         """The earliest pending threshold instant (for the live worker's idle timer)."""
         heap = self._heap
-        while heap and heap[0][1].sched != heap[0][0]:
-            heapq.heappop(heap)
-        return heap[0][0] >> _SEQ_BITS if heap else None
+        while True:
+            while heap and heap[0][1].sched != heap[0][0]:
+                heapq.heappop(heap)
+            if heap or not self._bucket_heap:
+                return heap[0][0] >> _SEQ_BITS if heap else None
+            self._promote(self._bucket_heap[0])  # the earliest bucket: exact order from here
 
     # ------------------------------------------------------------------ timers
+    def _promote(self, upto: int) -> None:
+        """Move the timers of every bucket <= `upto` into the heap."""
+        buckets, bheap, heap = self._buckets, self._bucket_heap, self._heap
+        while bheap and bheap[0] <= upto:
+            b = heapq.heappop(bheap)
+            for clock in buckets.pop(b):
+                key = clock.sched
+                # Skip stale entries: stopped, or rescheduled into another bucket.
+                if key and (key >> _SEQ_BITS) >> _BUCKET_BITS == b:
+                    heapq.heappush(heap, (key, clock))
+        if upto > self._near:
+            self._near = upto
+
     def _fire(self, t: int) -> None:
         heap = self._heap
         limit = t << _SEQ_BITS
+        self._promote((t - 1) >> _BUCKET_BITS)
         while heap and heap[0][0] < limit:
             key, clock = heapq.heappop(heap)
             if clock.sched != key:
@@ -349,7 +376,16 @@ class SlaEngine:
         due = clock.target.calendar.add(clock.seg_start, remaining) if remaining > 0 else clock.seg_start
         self._seq = seq = (self._seq + 1) & _SEQ_MASK or 1
         clock.sched = key = (due << _SEQ_BITS) | seq
-        heapq.heappush(self._heap, (key, clock))
+        b = due >> _BUCKET_BITS
+        if b <= self._near:
+            heapq.heappush(self._heap, (key, clock))
+            return
+        bucket = self._buckets.get(b)
+        if bucket is None:
+            self._buckets[b] = [clock]
+            heapq.heappush(self._bucket_heap, b)
+        else:
+            bucket.append(clock)
 
     def _threshold(self, clock: Clock, due: int) -> None:
         fraction, threshold = self._next_threshold(clock)

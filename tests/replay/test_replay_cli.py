@@ -190,3 +190,12 @@ def test_replay_backfills_clickhouse_idempotently(tmp_path, rules):
         assert sink.count_records() == 2
     finally:
         sink.close()
+
+
+def test_clickhouse_dsn_is_printed_without_its_password():
+    from streams.cli import _redacted
+
+    assert _redacted("http://writer:fake-s3cret@ch.internal:8123/slawatch") == \
+        "http://writer:***@ch.internal:8123/slawatch"
+    assert _redacted("chdb:///var/lib/slawatch/ch") == "chdb:///var/lib/slawatch/ch"
+    assert "fake-s3cret" not in _redacted("https://u:fake-s3cret@host/db")
