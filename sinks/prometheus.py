@@ -77,15 +77,19 @@ class WorkerMetrics:
         self._seen: dict[int, dict[str, int]] = {}
         self._processors: callable = lambda: []
         self._wall: callable = lambda: 0
+        self._lag: callable = lambda: {}
         self.last_event_wall_us = 0
         r.register(_LiveGauges(self))
 
     # ------------------------------------------------------------------ feeding
-    def bind(self, processors, wall) -> None:
+    def bind(self, processors, wall, lag=None) -> None:
         """Where the scrape-time gauges come from: a callable returning the live processors,
-        and one returning the wall clock in µs."""
+        one returning the wall clock in µs, and optionally one returning the consumer lag
+        in messages per (topic, partition)."""
         self._processors = processors
         self._wall = wall
+        if lag is not None:
+            self._lag = lag
 
     def observe_records(self, records: Iterable[SlaRecord]) -> None:
         for rec in records:
@@ -183,7 +187,14 @@ class _LiveGauges:
         last = GaugeMetricFamily("slawatch_last_event_timestamp_seconds",
                                  "Wall time the last input message was received")
         last.add_metric([], m.last_event_wall_us / US)
-        return [awaiting, oldest, oldest_target, breached, lag, held, last]
+        # Kafka lag (messages behind the partition's end) next to the event-time lag above: a
+        # growing backlog with a steady watermark lag means the worker is too slow, not the input.
+        behind = GaugeMetricFamily("slawatch_consumer_lag_messages",
+                                   "Messages in the partition not yet read by this worker",
+                                   labels=["topic", "partition"])
+        for (topic, partition), n in sorted(m._lag().items()):
+            behind.add_metric([topic, str(partition)], n)
+        return [awaiting, oldest, oldest_target, breached, lag, held, last, behind]
 
 
 class SinkCollector:

@@ -125,7 +125,7 @@ class Worker:
         from sinks.prometheus import WorkerMetrics
 
         self.metrics = WorkerMetrics(self.policies)
-        self.metrics.bind(lambda: list(self.processors.values()), wall_us)
+        self.metrics.bind(lambda: list(self.processors.values()), wall_us, self.consumer_lag)
         self._confirming: list[asyncio.Future] = []
         self._confirmed: dict[TopicPartition, int] = {}
 
@@ -180,6 +180,19 @@ class Worker:
                 pass
         finally:
             await admin.close()
+
+    def consumer_lag(self) -> dict[tuple[str, int], int]:
+        """Messages behind the end of each assigned partition, as of the last fetch."""
+        consumer, out = self.consumer, {}
+        if consumer is None:
+            return out
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            # Nothing read from it yet: known only when the partition is empty.
+            pos = self.position.get(tp, 0 if end == 0 else None)
+            if end is not None and pos is not None:
+                out[(tp.topic, tp.partition)] = max(0, end - pos)
+        return out
 
     # ------------------------------------------------------------------ rebalance
     async def on_revoked(self, revoked) -> None:

@@ -284,11 +284,19 @@ def test_two_workers_split_the_partitions_and_their_numbers_add_up(kafka, tmp_pa
             wait_watermark_past(w, newest)
         got = live_records(kafka, w1, newest)
         received = [metric_value(w, "slawatch_events_received_total") for w in (w1, w2)]
+        # Everything read: each worker reports its partitions, all at the end of the log.
+        lag_lines = [line for w in (w1, w2) for line in _metric_lines(w, "slawatch_consumer_lag_messages")]
     finally:
         w1.stop()
         w2.stop()
     assert got == expected
     assert all(n > 0 for n in received) and sum(received) == len(events)
+    assert len(lag_lines) == 2 * PARTITIONS and all(line.endswith(" 0.0") for line in lag_lines)
+
+
+def _metric_lines(worker: Worker, name: str) -> list[str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5) as r:
+        return [line for line in r.read().decode().splitlines() if line.startswith(name + "{")]
 
 
 def _assigned(worker: Worker) -> int:

@@ -113,3 +113,10 @@ def test_sink_collector_reports_failures_backlog_and_outage(tmp_path):
     assert get("slawatch_sink_failures_total", {"sink": "clickhouse"}) == 3
     assert get("slawatch_sink_backlog_rows", {"sink": "clickhouse"}) == 1200
     assert get("slawatch_sink_outage", {"sink": "clickhouse"}) == 1
+
+
+def test_consumer_lag_gauge_reports_what_the_worker_gives_per_partition():
+    m = WorkerMetrics(load_policies(DEFAULT_RULES))
+    m.bind(lambda: [], lambda: 0, lambda: {("support.tickets", 1): 250, ("support.conversations", 0): 0})
+    assert value(m, "slawatch_consumer_lag_messages", topic="support.tickets", partition="1") == 250
+    assert value(m, "slawatch_consumer_lag_messages", topic="support.conversations", partition="0") == 0
