@@ -91,12 +91,15 @@ def build() -> dash.Dashboard:
              prom("sum by (type) (rate(slawatch_events_applied_total[$__rate_interval]))",
                   "applied {{type}}", "B")], 0, 4, "reqps"),
         _ts("Watermark lag per partition", "Wall clock minus the partition's event-time watermark "
-            "(WatermarkLagHigh fires above 5 minutes). There is no Kafka offset-lag metric yet: "
-            "this is the delay that matters for breach detection.",
+            "(WatermarkLagHigh fires above 5 minutes): the delay that matters for breach "
+            "detection. The Kafka backlog is in the panel below.",
             [prom("max by (topic, partition) (slawatch_watermark_lag_seconds)",
                   "{{topic}}[{{partition}}]")], 12, 4, "s"),
-        _ts("Held for ordering", "Events waiting until the watermark passes them (lateness window).",
-            [prom("sum by (topic) (slawatch_held_events)", "{{topic}}")], 0, 12, "none"),
+        _ts("Backlog: unread and held", "Unread: messages in the input partitions not yet read "
+            "by a worker (Kafka consumer lag; growing while the watermark lag is steady means the "
+            "workers are too slow). Held: read, waiting until the watermark passes them.",
+            [prom("sum by (topic) (slawatch_consumer_lag_messages)", "unread {{topic}}", "A"),
+             prom("sum by (topic) (slawatch_held_events)", "held {{topic}}", "B")], 0, 12, "none"),
         _ts("Late events and duplicates", "Late: older than the watermark, applied at once and "
             "counted. Duplicates: same event_id seen again, dropped.",
             [prom("sum by (kind) (rate(slawatch_late_events_total[$__rate_interval]))", "late {{kind}}", "A"),
