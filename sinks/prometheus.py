@@ -249,6 +249,11 @@ class QACollector:
         for check, n in sorted(st.checks_by_check.items()):
             checks.add_metric([check], n)
             failures.add_metric([check], st.check_failures_by_check.get(check, 0))
+        early = CounterMetricFamily("slawatch_qa_early_samples", "Targeted samples written as "
+                                    "soon as the conversation/ticket entered the pool, by reason "
+                                    "(the day's draw later confirms them)", labels=["reason"])
+        for reason, n in sorted(st.early_by_reason.items()):
+            early.add_metric([reason], n)
         days = CounterMetricFamily("slawatch_qa_days_closed", "QA days drawn")
         days.add_metric([], st.live.stats["days_closed"])
         late = CounterMetricFamily("slawatch_qa_late_entities",
@@ -264,4 +269,4 @@ class QACollector:
         lag = GaugeMetricFamily("slawatch_qa_clock_seconds", "The QA clock (unix seconds)")
         if st.stats["clock_us"] is not None:
             lag.add_metric([], st.stats["clock_us"] / US)
-        return [samples, checks, failures, days, late, kept, up, outage, lag]
+        return [samples, early, checks, failures, days, late, kept, up, outage, lag]

@@ -6,7 +6,8 @@ lateness; with the input caught up and quiet (`idle_after_s`) it follows the wal
 night's silence does not hold yesterday's sample back. It does not when the newest event is
 older than `qa_retention_s` (a historical import: only its own events move its clock).
 
-When a day closes, its samples, masked transcripts and check results are written (the same rows
+Early targeted samples (streams/qa_live.py) are written as they come. When a day closes, its
+samples, masked transcripts and check results are written (the same rows
 as `slawatch qa sample`), then a `qa_days` row marks the boundary, then offsets are committed
 up to the oldest event still kept. A crash anywhere re-reads the uncommitted input and writes the
 same rows again (deterministic ids, fixed row version); at start the stage resumes from the last
@@ -68,6 +69,8 @@ class QAStage:
                            retention_us=int(settings.qa_retention_s * US))
         self.rule_version = rules.version
         self.pending: QADayResult | None = None
+        self.pending_early: list[dict] = []
+        self.early_by_reason: Counter[str] = Counter()
         self.samples_by_reason: Counter[str] = Counter()
         self.checks_by_check: Counter[str] = Counter()
         self.check_failures_by_check: Counter[str] = Counter()
@@ -124,13 +127,15 @@ class QAStage:
                     self.stats["messages"] += len(msgs)
                 if fetched:
                     last_data = time.monotonic()
-                if self.pending is None:
+                if self.pending is None and not self.pending_early:
                     idle = time.monotonic() - last_data >= s.idle_after_s
                     clock = self.clock(time.time_ns() // 1000, idle)
                     self.stats["clock_us"] = clock
                     if clock is not None:
                         self.pending = self.live.advance(clock)
-                if self.pending is not None:
+                    # After the close: a day just drawn gets no early rows after its final ones.
+                    self.pending_early = self.live.early()
+                if self.pending is not None or self.pending_early:
                     if await self._write_pending():
                         delay = self.backoff_s
                         await self._commit()
@@ -146,7 +151,7 @@ class QAStage:
                     await self._commit()
                     last_commit = time.monotonic()
         finally:
-            if self.pending is None:
+            if self.pending is None and not self.pending_early:
                 try:
                     await self._commit()
                 except Exception:  # noqa: BLE001 - stopping: the next run re-reads
@@ -155,29 +160,39 @@ class QAStage:
 
     async def _write_pending(self) -> bool:
         try:
-            await asyncio.to_thread(self._write, self.pending)
+            if self.pending is not None:
+                await asyncio.to_thread(self._write, self.pending)
+                self._count(self.pending)
+                self.stats["draws"] += 1
+                if self.pending.rows:
+                    log.info("QA days %s drawn: %d samples from %d candidates",
+                             ",".join(self.pending.days), len(self.pending.rows),
+                             self.pending.candidates)
+                self.pending = None
+            if self.pending_early:
+                await asyncio.to_thread(self._write_rows, self.pending_early)
+                for r in self.pending_early:
+                    self.early_by_reason.update(r["reasons"])
+                self.pending_early = []
         except SinkUnavailable as exc:
             self.stats["write_failures"] += 1
             self.stats["outage"] = True
             self.stats["last_error"] = str(exc)
             log.warning("QA draw not written yet (ClickHouse unavailable): %s", exc)
             return False
-        self._count(self.pending)
         self.stats["outage"] = False
-        self.stats["draws"] += 1
-        if self.pending.rows:
-            log.info("QA days %s drawn: %d samples from %d candidates",
-                     ",".join(self.pending.days), len(self.pending.rows), self.pending.candidates)
-        self.pending = None
         self.consumer.resume(*self.consumer.assignment())
         return True
 
-    def _write(self, result: QADayResult) -> None:
-        rows = result.rows
+    def _write_rows(self, rows: list[dict]) -> None:
         if rows:
             self.sink.write_qa_samples(rows)
             self.sink.write_qa_transcripts(rows)
             self.sink.write_qa_checks([c for r in rows for c in r["checks"]])
+
+    def _write(self, result: QADayResult) -> None:
+        rows = result.rows
+        self._write_rows(rows)
         # The marker goes last: a crash before it redraws (idempotently), never skips a day.
         self.sink.write_qa_day(result.boundary_us, self.settings.qa_tz, result.days, len(rows),
                                result.candidates, result.late, self.rule_version)

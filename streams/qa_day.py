@@ -39,7 +39,8 @@ from .core.qa_rules import QARules
 from .core.qa_sampler import ConversationSummary, QASampler
 from .core.timeutil import parse_rfc3339
 
-__all__ = ["MASKING_VERSION", "DEFAULT_TZ", "summaries_from_events", "run_qa_day"]
+__all__ = ["MASKING_VERSION", "DEFAULT_TZ", "summaries_from_events", "run_qa_day", "sample_rows",
+           "entity_queues"]
 
 MASKING_VERSION = "pii-v1"
 DEFAULT_TZ = "Asia/Shanghai"
@@ -157,6 +158,11 @@ def _entities(events: Iterable[Mapping[str, Any]]) -> dict[str, _State]:
     return states
 
 
+def entity_queues(events: Iterable[Mapping[str, Any]]) -> dict[str, str | None]:
+    """The queue each entity was in when it ended (for the sample rows)."""
+    return {st.eid: st.queue for st in _entities(events).values()}
+
+
 def summaries_from_events(
     events: Iterable[Mapping[str, Any]], records: Iterable[Any], tz: str = DEFAULT_TZ,
 ) -> tuple[list[ConversationSummary], dict[str, list[Turn]]]:
@@ -197,11 +203,18 @@ def run_qa_day(events: Iterable[Mapping[str, Any]], records: Iterable[Any], qa_r
     summaries, turns = summaries_from_events(events, records, tz)
     if day is not None:
         summaries = [s for s in summaries if s.day == day]
+    queues = entity_queues(events)
+    return sample_rows(QASampler(qa_rules).select_day(summaries), summaries, turns, queues,
+                       checker or QAChecker())
+
+
+def sample_rows(samples: Iterable[Any], summaries: Iterable[ConversationSummary],
+                turns: Mapping[str, list[Turn]], queues: Mapping[str, str | None],
+                checker: QAChecker) -> list[dict]:
+    """Stored rows of `samples`: the sample, its masked transcript and its check results."""
     by_id = {s.entity_id: s for s in summaries}
-    queues = {st.eid: st.queue for st in _entities(events).values()}
-    checker = checker or QAChecker()
     rows: list[dict] = []
-    for sample in QASampler(qa_rules).select_day(summaries):
+    for sample in samples:
         s = by_id[sample.entity_id]
         tr = turns.get(sample.entity_id, [])
         row = sample.to_dict()

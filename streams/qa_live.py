@@ -3,11 +3,15 @@
 `LiveQA` is fed every input message of its partitions (raw bytes with its source and offset) and
 keeps the events of each conversation and ticket. An entity becomes a candidate of its local QA
 day when it ends, as streams/qa_day.py defines it: `conversation.ended`; a ticket's last
-`solved` (its `closed` when never solved). A day is drawn once the clock passes the local
-midnight after it plus `close_after` (grace for ratings and late events):
+`solved` (its `closed` when never solved). Entities in a targeted pool on their own (low CSAT,
+breached, reopened, abandoned after an agent joined, escalation words) are sampled at once, as
+`early` rows, when they end or when a later event (a rating, a reopen) puts them in a pool:
+reviewers see the worst cases within seconds, not the next day. A day is drawn once the clock
+passes the local midnight after it plus `close_after` (grace for ratings and late events):
 `run_qa_day` on exactly the events of that day's candidates, with breaches from a fresh
 `SlaEngine` over the same events. So the sample drawn live equals `slawatch qa sample` run on
-the events known at the close, sample ids and all.
+the events known at the close, sample ids and all; the day's rows (same sample ids, every reason
+including random, backup and long handle time) replace the early ones.
 
 Why a whole day rather than each conversation on its own as it ends: the random share is
 stratified by channel x agent, the per-agent quotas (min/max per day) and the long-handle-time
@@ -34,7 +38,8 @@ from .core.policy import PolicySet
 from .core.qa_checks import QAChecker
 from .core.qa_rules import QARules
 from .core.timeutil import EPOCH
-from .qa_day import DEFAULT_TZ, run_qa_day, summaries_from_events
+from .core.qa_sampler import QASampler
+from .qa_day import DEFAULT_TZ, entity_queues, run_qa_day, sample_rows, summaries_from_events
 from .replay import run as replay_run
 
 __all__ = ["LiveQA", "QADayResult"]
@@ -43,11 +48,13 @@ US = 1_000_000
 _ONE_US = timedelta(microseconds=1)
 # Events after which an entity may have ended: only these entities are summarised at a close.
 _ENDING = {"conversation.ended", "ticket.status_changed"}
+# Events that may put an ended entity into a targeted pool (or end it): worth an early look.
+_EARLY = _ENDING | {"conversation.rated", "ticket.rated"}
 
 
 class _Entity:
     __slots__ = ("kind", "eid", "source", "first_offset", "items", "ids", "maybe_ended",
-                 "closed", "drawn_day", "last_t")
+                 "closed", "drawn_day", "last_t", "early_reasons")
 
     def __init__(self, kind: str, eid: str, source: Hashable, offset: int) -> None:
         self.kind, self.eid = kind, eid
@@ -58,6 +65,7 @@ class _Entity:
         self.closed = False          # ticket status `closed`: nothing more can happen to it
         self.drawn_day: str | None = None
         self.last_t = 0
+        self.early_reasons: tuple[str, ...] = ()
 
 
 @dataclass
@@ -79,6 +87,8 @@ class LiveQA:
         self.tz, self.zone = tz, ZoneInfo(tz)
         self.close_after_us, self.retention_us = close_after_us, retention_us
         self.checker = checker or QAChecker()
+        self.sampler = QASampler(qa_rules)
+        self._early: dict[tuple[str, str], _Entity] = {}  # to look at in `early()`
         self._entities: dict[tuple[str, str], _Entity] = {}
         self._seq = 0
         self.closed_through_us: int | None = None   # the last local midnight drawn up to
@@ -120,6 +130,8 @@ class LiveQA:
         self._seq += 1
         ent.items.append((t, self._seq, raw))
         ent.last_t = max(ent.last_t, t)
+        if ev.type in _EARLY:
+            self._early[key] = ent
         if ev.type in _ENDING:
             ent.maybe_ended = True
             if ev.type == "ticket.status_changed" and getattr(ev, "status", None) == "closed":
@@ -134,6 +146,7 @@ class LiveQA:
         gone = [k for k, e in self._entities.items() if e.source == source]
         for k in gone:
             del self._entities[k]
+            self._early.pop(k, None)
         return len(gone)
 
     def committable(self) -> dict[Hashable, int]:
@@ -204,6 +217,34 @@ class LiveQA:
         self.stats["late_entities"] += result.late
         return result
 
+    def early(self) -> list[dict]:
+        """Rows for entities that entered a targeted pool since the last call (see module doc).
+
+        Only for days not drawn yet (a drawn day's rows are final), and only when the reasons
+        changed, so a redelivered or irrelevant event writes nothing.
+        """
+        pending, self._early = self._early, {}
+        rows: list[dict] = []
+        cut = self.closed_through_us
+        for e in pending.values():
+            if not e.maybe_ended or (e.kind, e.eid) not in self._entities:
+                continue
+            events, _ = self._decode([e])
+            records = self._records([e])
+            summaries, turns = summaries_from_events(events, records, self.tz)
+            if not summaries:
+                continue
+            s = summaries[0]
+            if cut is not None and s.ended_at_us < cut:
+                continue  # its day is drawn (or it is late): the next close takes it
+            sample = self.sampler.select_targeted(s)
+            if sample is None or sample.reasons == e.early_reasons:
+                continue
+            e.early_reasons = sample.reasons
+            rows.extend(sample_rows([sample], summaries, turns, entity_queues(events), self.checker))
+        self.stats["early_samples"] += len(rows)
+        return rows
+
     # ------------------------------------------------------------------ internals
 
     def _decode(self, entities: list[_Entity]) -> tuple[list[dict], list[tuple[str, str]]]:
@@ -231,6 +272,7 @@ class LiveQA:
             if e.kind == "conversation" or e.closed:
                 key = (e.kind, e.eid)
                 self._entities.pop(key, None)
+                self._early.pop(key, None)
                 self._released[key] = boundary
         horizon = clock_us - self.retention_us
         for key in [k for k, b in self._released.items() if b < horizon]:
@@ -238,4 +280,5 @@ class LiveQA:
         stale = [k for k, e in self._entities.items() if e.last_t < horizon]
         for k in stale:
             del self._entities[k]
+            self._early.pop(k, None)
         self.stats["expired"] += len(stale)

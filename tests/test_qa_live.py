@@ -209,3 +209,42 @@ def test_silent_entities_are_dropped_after_retention_and_invalid_input_is_skippe
     assert live.open_entities == 1 and live.committable() == {("c", 0): 0}
     live.advance(midnight_after("2026-11-05") + HOUR)
     assert live.open_entities == 0 and live.stats["expired"] == 1
+
+
+def test_targeted_cases_are_written_early_and_the_day_draw_confirms_them():
+    live = LiveQA(QA_RULES, POLICIES, tz=TZ)
+    conv = _conv("C1", "2026-11-02T10:00:00+08:00", "2026-11-02T10:05:00+08:00")
+    conv[2]["text"] = "您好"  # no escalation word from the agent (only customers' words count)
+    conv.insert(3, {"event_id": "C1-c", "type": "conversation.message",
+                    "occurred_at": "2026-11-02T10:01:00+08:00", "conversation_id": "C1",
+                    "message_id": "C1-mc", "author_role": "customer", "text": "我要投诉你们"})
+    feed(live, conv[:-1])
+    assert live.early() == []  # not ended: nothing yet
+    feed(live, conv[-1:], start=0)
+    first = live.early()
+    # The complaint went unanswered for four minutes: breached (next response) as well.
+    assert [(r["entity_id"], r["reasons"]) for r in first] == [("C1", ["breached", "escalation_words"])]
+    assert first[0]["transcript"] and first[0]["checks"]
+    rating = {"event_id": "C1-5", "type": "conversation.rated", "occurred_at": "2026-11-02T10:06:00+08:00",
+              "conversation_id": "C1", "score": 1}
+    live.add(("c", 0), 10, orjson.dumps(rating))
+    second = live.early()
+    assert [r["reasons"] for r in second] == [["low_csat", "breached", "escalation_words"]]
+    live.add(("c", 0), 11, orjson.dumps(rating))  # redelivered: nothing new
+    assert live.early() == []
+    final = live.advance(midnight_after("2026-11-02") + HOUR).rows
+    row = next(r for r in final if r["entity_id"] == "C1")
+    assert row["sample_id"] == first[0]["sample_id"] == second[0]["sample_id"]
+    assert set(second[0]["reasons"]) <= set(row["reasons"])
+
+
+def test_no_early_rows_for_a_day_already_drawn():
+    live = LiveQA(QA_RULES, POLICIES, tz=TZ)
+    live.advance(midnight_after("2026-11-02") + HOUR)  # day 2026-11-02 drawn (empty)
+    conv = _conv("C2", "2026-11-02T10:00:00+08:00", "2026-11-02T10:05:00+08:00")
+    feed(live, conv + [{"event_id": "C2-5", "type": "conversation.rated",
+                        "occurred_at": "2026-11-02T10:06:00+08:00", "conversation_id": "C2",
+                        "score": 1}])
+    assert live.early() == []  # late for its day: the next close takes it
+    late = live.advance(midnight_after("2026-11-03") + HOUR)
+    assert late.late == 1 and "low_csat" in late.rows[0]["reasons"]

@@ -147,6 +147,18 @@ class QASampler:
         out.sort(key=lambda x: (-x.priority, x.day, x.sample_id))
         return out
 
+    def select_targeted(self, s: ConversationSummary) -> Sample | None:
+        """The targeted pools `s` is in on its own, as an early sample; None if in none.
+
+        Pools that need the whole day (long handle time: the channel's p90) are left to
+        `select_day`, which gives the same sample id with every reason once the day is drawn.
+        """
+        reasons = {reason for _, reason in self._targeted([s]) if reason != "long_handle_time"}
+        words = self.escalation_matches(s)
+        if words:
+            reasons.add("escalation_words")
+        return self._sample(s, reasons, words) if reasons else None
+
     def escalation_matches(self, s: ConversationSummary) -> tuple[str, ...]:
         esc = self.rules.escalation
         if not esc.enabled:

@@ -1,8 +1,8 @@
 """The live QA stage of `slawatch sink` on the embedded broker and chdb, end to end.
 
 Generated input goes to the real input topics; `sinks.kafka_to_clickhouse.serve` (what
-`slawatch sink` runs) draws the day when its clock passes midnight + grace, writes the samples,
-masked transcripts and checks to ClickHouse, counts them on /metrics, and a restarted sink
+`slawatch sink` runs) writes targeted cases as soon as they end, draws the day when its clock
+passes midnight + grace, writes the samples, masked transcripts and checks to ClickHouse, counts them on /metrics, and a restarted sink
 resumes from its `qa_days` boundary without drawing the day again.
 """
 from __future__ import annotations
@@ -21,7 +21,8 @@ from streams.core.qa_rules import load_qa_rules
 from streams.core.timeutil import parse_rfc3339
 from streams.generator import GeneratorConfig, generate
 from streams.producer import produce
-from streams.qa_day import run_qa_day
+from streams.core.qa_sampler import QASampler
+from streams.qa_day import run_qa_day, summaries_from_events
 from streams.replay import replay_lines
 from streams.settings import Settings
 
@@ -116,18 +117,26 @@ def test_sink_draws_the_day_live_equal_to_the_offline_draw_and_counts_it(setting
     dsn = f"chdb://{tmp_path / 'ch'}"
 
     def drawn(runner, qa):
-        # The qa_days mark is written last, after samples, transcripts and checks.
-        if not runner.sink.read("SELECT count() FROM qa_days WHERE notEmpty(days)")["rows"][0][0]:
+        # Everything read and written: the qa_days mark goes after the day's rows, early rows
+        # right after it.
+        if (qa.stats["messages"] < len(evs) or qa.pending is not None or qa.pending_early
+                or qa.live._early
+                or not runner.sink.read("SELECT count() FROM qa_days WHERE notEmpty(days)")["rows"][0][0]):
             return None
+        day1 = {"d": DAY1}
         rows = runner.sink.read("SELECT sample_id, reasons, priority, agent_id, toString(day) "
                                 "FROM qa_samples FINAL ORDER BY sample_id")["rows"]
-        n_checks = runner.sink.read("SELECT count() FROM qa_checks FINAL")["rows"][0][0]
+        n_checks = runner.sink.read(
+            "SELECT count() FROM qa_checks FINAL WHERE sample_id IN "
+            "(SELECT sample_id FROM qa_samples FINAL WHERE day = {d:String})", day1)["rows"][0][0]
         n_tr = runner.sink.read("SELECT count(), countIf(transcript LIKE '%1381234%') "
                                 "FROM qa_transcripts FINAL")["rows"][0]
         days = runner.sink.read("SELECT toString(arrayJoin(days)) FROM qa_days")["rows"]
         return rows, n_checks, n_tr, days, scrape(settings)
 
-    (rows, n_checks, n_transcripts, days, metrics), _ = asyncio.run(run_until(settings, dsn, drawn))
+    (all_rows, n_checks, n_transcripts, days, metrics), _ = asyncio.run(run_until(settings, dsn, drawn))
+    rows = [r for r in all_rows if r[4] == DAY1]
+    early = [r for r in all_rows if r[4] != DAY1]
 
     policies = load_policies(settings.rules)
     records = replay_lines([orjson.dumps(e) for e in evs], policies).records
@@ -137,7 +146,16 @@ def test_sink_draws_the_day_live_equal_to_the_offline_draw_and_counts_it(setting
         (e["sample_id"], list(e["reasons"]), e["priority"], e["agent_id"], e["day"]) for e in expected)
     assert days == [[DAY1]]
     assert n_checks == sum(len(e["checks"]) for e in expected)
-    assert tuple(n_transcripts) == (len(expected), 0)  # stored masked: no phone number survives
+    assert tuple(n_transcripts) == (len(all_rows), 0)  # stored masked: no phone number survives
+    # Day 2 is not drawn yet, but its targeted cases are already there for review.
+    summaries, _ = summaries_from_events(evs, records)
+    sampler = QASampler(load_qa_rules(settings.qa_rules))
+    want_early = sorted((x.sample_id, list(x.reasons), x.priority, x.agent_id, x.day)
+                        for x in map(sampler.select_targeted, summaries)
+                        if x is not None and x.day != DAY1)
+    assert want_early and [(r[0], list(r[1]), r[2], r[3], r[4]) for r in early] == want_early
+    early_counted = {k: v for k, v in metrics.items() if k.startswith("slawatch_qa_early_samples_total")}
+    assert sum(early_counted.values()) >= len(want_early), early_counted
     pii = next(e for e in expected if e["entity_id"] == "PII1")
     assert "low_csat" in pii["reasons"]
     assert any(c["check"] == "privacy" and not c["passed"] for c in pii["checks"])
