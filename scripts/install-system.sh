@@ -3,6 +3,8 @@
 #   prometheus             -> prometheus, promtool
 #   prometheus-alertmanager -> prometheus-alertmanager (Debian's name for `alertmanager`), amtool
 #   chromium               -> chromium (headless screenshots of the QA review pages)
+#   fonts-wqy-microhei     -> a small CJK font (5 MB), so Chinese transcripts render as text,
+#                             not as empty boxes, in those screenshots and in reviewers' browsers
 #
 # Idempotent: does nothing when the binaries are already on PATH. Installs only what is missing,
 # runs `apt-get update` only when it has something to install, uses sudo only when not root.
@@ -25,9 +27,12 @@ fi
 if ! have chromium; then
     packages+=(chromium)
 fi
+if [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
+    packages+=(fonts-wqy-microhei)
+fi
 
 if [ "${#packages[@]}" -eq 0 ]; then
-    log "prometheus, promtool, alertmanager, amtool and chromium already installed; nothing to do"
+    log "prometheus, promtool, alertmanager, amtool, chromium and a CJK font already installed; nothing to do"
     exit 0
 fi
 
