@@ -61,6 +61,11 @@ try:
     for (metric, status), n in sorted(counts.items()):
         print(f"  {metric:15} {status:15} {n:6}")
     print(f"  breaches: {sink.count_breaches()}" if counts else "  no records yet")
+    # The live QA stage writes targeted cases (breached, low CSAT, ...) as soon as they end.
+    qa = sink.read("SELECT arrayJoin(reasons) AS reason, count() FROM qa_samples FINAL "
+                   "GROUP BY reason ORDER BY count() DESC")["rows"]
+    print("  QA samples so far (worst cases, written as they ended): "
+          + (", ".join(f"{r} {n}" for r, n in qa) if qa else "none yet"))
 finally:
     sink.close()
 PY
@@ -70,6 +75,11 @@ echo "Offline: a generated day replayed through the same engine"
 "$SW" generate --out "$OUT/events.jsonl" --days 1
 "$SW" replay "$OUT/events.jsonl" --rules rules/sla.yaml --out "$OUT/sla-records.jsonl"
 "$SW" summary "$OUT/sla-records.jsonl"
+"$SW" qa sample "$OUT/events.jsonl" --clickhouse "chdb://$PWD/$OUT/clickhouse" --day 2026-11-02 > "$OUT/qa-sample.txt"
+"$SW" report --events "$OUT/events.jsonl" --from 2026-11-02 --to 2026-11-02 --html "$OUT/report.html" > "$OUT/report.txt"
 echo
-echo "events:      $PWD/$OUT/events.jsonl"
-echo "SLA records: $PWD/$OUT/sla-records.jsonl"
+echo "events:         $PWD/$OUT/events.jsonl"
+echo "SLA records:    $PWD/$OUT/sla-records.jsonl"
+echo "daily report:   $PWD/$OUT/report.html (and $OUT/report.txt)"
+echo "QA sample:      $(head -1 "$OUT/qa-sample.txt" | tr '\t' ' ') drawn for 2026-11-02; pull one agent's as review pages:"
+echo "                $SW qa pull --from 2026-11-02 --to 2026-11-02 --agent A007 --format html --out $OUT/qa-A007 --clickhouse chdb://$PWD/$OUT/clickhouse"
