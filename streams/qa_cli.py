@@ -62,7 +62,7 @@ def sample(
 
     from .core.policy import PolicyError, load_policies
     from .core.qa_rules import QARulesError, load_qa_rules
-    from .qa_day import run_qa_day
+    from .qa_day import json_objects, run_qa_day
     from .replay import replay_lines
 
     if day is not None:
@@ -74,15 +74,7 @@ def sample(
         _fail(str(exc))
     lines = events.read_bytes().splitlines()
     result = replay_lines(lines, policies)
-    decoded = []
-    for line in lines:
-        try:
-            d = orjson.loads(line)
-        except ValueError:
-            continue
-        if isinstance(d, dict):
-            decoded.append(d)
-    rows = run_qa_day(decoded, result.records, qrules, day=day, tz=tz)
+    rows = run_qa_day(json_objects(lines), result.records, qrules, day=day, tz=tz)
     sink = ClickHouseSink(clickhouse)
     try:
         sink.connect()

@@ -33,6 +33,8 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from .core.pii import mask
 from .core.qa_checks import QAChecker, Turn
 from .core.qa_rules import QARules
@@ -40,7 +42,7 @@ from .core.qa_sampler import ConversationSummary, QASampler
 from .core.timeutil import parse_rfc3339
 
 __all__ = ["MASKING_VERSION", "DEFAULT_TZ", "summaries_from_events", "run_qa_day", "sample_rows",
-           "entity_queues"]
+           "entity_queues", "json_objects"]
 
 MASKING_VERSION = "pii-v1"
 DEFAULT_TZ = "Asia/Shanghai"
@@ -156,6 +158,20 @@ def _entities(events: Iterable[Mapping[str, Any]]) -> dict[str, _State]:
                 st.closed_at = t
             st.status = new
     return states
+
+
+def json_objects(lines: Iterable[bytes]) -> list[dict]:
+    """The lines that are JSON objects, decoded; anything else is skipped (the SLA replay
+    reports invalid lines with their numbers, so the QA day need not say it again)."""
+    out: list[dict] = []
+    for line in lines:
+        try:
+            d = orjson.loads(line)
+        except ValueError:
+            continue
+        if isinstance(d, dict):
+            out.append(d)
+    return out
 
 
 def entity_queues(events: Iterable[Mapping[str, Any]]) -> dict[str, str | None]:

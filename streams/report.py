@@ -55,6 +55,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .core.metrics import RELATIVE_ACCURACY, WINDOW_US, WindowAggregate
 from .core.timeutil import US, parse_rfc3339, to_us
 from .qa_day import DEFAULT_TZ
+from .textfmt import duration
 
 __all__ = ["DEFAULT_TZ", "OVER_HOURS", "ReportError", "Period", "CellKey", "RecordKey",
            "QaInput", "Timing", "Report", "cells_from_windows", "record_key", "count_records",
@@ -541,8 +542,6 @@ def events_inputs(lines: Iterable[bytes], policies, period: Period, qa_rules=Non
     are the replay's and the windows those the pipeline would have written. `qa_rules` (a
     `QARules`) also draws the QA days (`qa_day.run_qa_day`, in the period's time zone).
     """
-    import orjson
-
     from .processor import PartitionProcessor
     from .replay import read_events
 
@@ -569,17 +568,9 @@ def events_inputs(lines: Iterable[bytes], policies, period: Period, qa_rules=Non
     windows = proc.metrics.close_until(last + 2 * WINDOW_US) if items else []
     qa_rows: list = []
     if qa_rules is not None and items:
-        from .qa_day import run_qa_day
+        from .qa_day import json_objects, run_qa_day
 
-        decoded = []
-        for line in lines:
-            try:
-                d = orjson.loads(line)
-            except ValueError:
-                continue
-            if isinstance(d, dict):
-                decoded.append(d)
-        qa_rows = run_qa_day(decoded, records, qa_rules, tz=period.tz)
+        qa_rows = run_qa_day(json_objects(lines), records, qa_rules, tz=period.tz)
     return EventInputs(cells_from_windows(windows, period), count_records(records, period),
                        qa_input(qa_rows, period), records, windows, qa_rows, invalid)
 
@@ -702,16 +693,7 @@ def clickhouse_inputs(read: Read, period: Period) -> tuple[dict, Counter, QaInpu
 
 # ------------------------------------------------------------------------------- terminal
 
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 100:
-        return f"{seconds:.1f}s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.1f}m"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
+fmt_duration = duration  # one way of writing durations (streams/textfmt.py)
 
 
 def fmt_pct(value: float | None) -> str:

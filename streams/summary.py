@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .core.timeutil import parse_rfc3339
+from .textfmt import duration as _duration
 
 __all__ = ["GroupStats", "FirstResponseStats", "Summary", "summarise", "render", "RELATIVE_ACCURACY"]
 
@@ -179,22 +180,6 @@ def summarise(records: Iterable[dict]) -> Summary:
 
 _KIND = {"conversation": "conv", "ticket": "ticket"}
 _TITLE = {"conversation": "Conversations", "ticket": "Tickets"}
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 600:
-        return f"{seconds / 60:.1f}m"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
 
 
 def _pct(value: float | None) -> str:
