@@ -63,7 +63,7 @@ def _dead_letters_table() -> table.Panel:
     return (table.Panel().title("Recent dead letters (ClickHouse)")
             .description("Messages that could not be applied, with the reason. Raw payloads are kept "
                          "90 days; fix the producer, then replay them if needed.")
-            .grid_pos(pos(0, 36, 24, 8)).with_target(q))
+            .grid_pos(pos(0, 44, 24, 8)).with_target(q))
 
 
 def _dead_letters_by_code() -> table.Panel:
@@ -73,7 +73,7 @@ def _dead_letters_by_code() -> table.Panel:
         {where("$__timeFilter(received_at)")}
         GROUP BY code, source_topic
         ORDER BY `Dead letters` DESC""")
-    return (table.Panel().title("Dead letters by code (ClickHouse)").grid_pos(pos(12, 28, 12, 8))
+    return (table.Panel().title("Dead letters by code (ClickHouse)").grid_pos(pos(0, 36, 24, 8))
             .with_target(q))
 
 
@@ -120,6 +120,12 @@ def build() -> dash.Dashboard:
         _ts("Sink backlog and outage", "Rows read but not yet written; outage is 1 while writes fail.",
             [prom("sum by (sink) (slawatch_sink_backlog_rows)", "backlog {{sink}}", "A"),
              prom("max by (sink) (slawatch_sink_outage)", "outage {{sink}}", "B")], 0, 28, "none"),
+        _ts("QA stage", "The sink's live QA stage: up (1) and outage (1 while a drawn day waits for "
+            "ClickHouse; QASamplingStalled fires after 15 minutes of either), and the "
+            "conversations/tickets it keeps until their day is drawn.",
+            [prom("max(slawatch_qa_stage_up)", "up", "A"),
+             prom("max(slawatch_qa_outage)", "outage", "B"),
+             prom("sum(slawatch_qa_open_entities)", "kept entities", "C")], 12, 28, "none"),
         _dead_letters_by_code(),
         _dead_letters_table(),
     ]
