@@ -5,7 +5,7 @@ PY ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo p
 # -n auto: pytest-xdist across all cores. Override e.g. `make test PYTEST_ARGS='-n0 -x'`.
 PYTEST_ARGS ?= -n auto
 
-.PHONY: install system test demo bench clean
+.PHONY: install system test soak demo bench clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,11 @@ system:
 
 test: install system
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# Fault tests, bigger and longer (docs/reliability.md): 10^5 fuzzed messages through the worker,
+# 25 kills of the worker, a 60 s ClickHouse outage.
+soak: install system
+	SLAWATCH_SOAK=1 $(VENV)/bin/python -m pytest -q -p no:xdist tests/faults
 
 demo: install
 	bash scripts/demo.sh

@@ -26,6 +26,7 @@ from collections import Counter
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
 
 from streams.core.policy import load_policies
 from streams.core.qa_rules import load_qa_rules
@@ -212,7 +213,12 @@ class QAStage:
             kept = low.get((tp.topic, tp.partition))
             offsets[tp] = kept if kept is not None else await self.consumer.position(tp)
         if offsets:
-            await self.consumer.commit(offsets)
+            try:
+                await self.consumer.commit(offsets)
+            except KafkaError as exc:
+                # The group moved on (rebalance, a broker that lost it): what is not committed
+                # is read again and drawn into the same rows. Not a reason to stop sampling.
+                log.warning("QA offset commit failed (%s); the uncommitted part will be re-read", exc)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:

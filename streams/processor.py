@@ -86,6 +86,10 @@ class PartitionProcessor:
         self._evicted: list[str] = []
         self.counts = {"received": 0, "invalid": 0, "future": 0, "wrong_topic": 0}
         self.by_type: dict[str, int] = {}
+        # Offsets below `_read_upto` had been read when the clock state was last persisted;
+        # after a restart, `_done_below` is that bound (see `restore_clock`).
+        self._read_upto = 0
+        self._done_below = 0
 
     # ------------------------------------------------------------------ input
     def ingest(self, offset: int, raw: bytes, wall_us: int, token=None) -> list:
@@ -106,6 +110,15 @@ class PartitionProcessor:
         if not ev.type.startswith(self._prefix):
             return self._reject(offset, raw, wall_us, "wrong_topic",
                                 f"{ev.type} event on {self.topic} (a {self.kind} topic)", "wrong_topic", token)
+        if offset >= self._read_upto:
+            self._read_upto = offset + 1
+        elif offset < self._done_below and t < self.sequencer.watermark:
+            # Read again after a restart, and already handled before it: the restored
+            # watermark had passed it, so it was applied then (the restored entity has it
+            # among its event ids) or changed nothing (e.g. it preceded its entity's start).
+            # Applying it now, late, could make that second kind count after all.
+            self.counts["reread"] = self.counts.get("reread", 0) + 1
+            return [token]
         return self.sequencer.offer(ev, t, offset, wall_us, token=token)
 
     def _reject(self, offset, raw, wall_us, code, reason, counter, token) -> list:
@@ -132,6 +145,12 @@ class PartitionProcessor:
 
     # ------------------------------------------------------------------ time
     def tick(self, wall_us: int, frontier: tuple[int, int] | None = None) -> list:
+        if self.sequencer.newest is None and not self.engine.open_entities:
+            # Nothing read yet (and nothing restored): no entity has a clock to fire, and
+            # following the other partitions' frontier would only put the watermark past this
+            # partition's own backlog, whose first fetch may simply arrive a step later (a
+            # worker starting on a backlog): all of it would then be applied late.
+            return []
         done = self.sequencer.tick(wall_us, frontier)
         wm = self.sequencer.watermark
         if self.ended_retention and self.sequencer.newest is not None:
@@ -160,10 +179,13 @@ class PartitionProcessor:
     def clock_state(self) -> bytes:
         """The partition's clock and open metric windows, persisted beside the entities."""
         return orjson.dumps({"sequencer": self.sequencer.state(),
-                             "metrics": self.metrics.snapshot()})
+                             "metrics": self.metrics.snapshot(), "read_upto": self._read_upto})
 
     def restore_clock(self, blob: bytes, wall_us: int) -> None:
         d = orjson.loads(blob)
         self.sequencer.restore(d.get("sequencer", {}), wall_us)
+        # Consistent with the watermark: both are from the same moment, written after every
+        # entity state that moment's events produced.
+        self._done_below = self._read_upto = d.get("read_upto", 0)
         if d.get("metrics"):
             self.metrics = MetricWindows.restore(d["metrics"])

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError
 
 from .core.metrics import window_id
 from .core.policy import load_policies
@@ -43,6 +44,12 @@ log = logging.getLogger("slawatch.worker")
 
 CLOCK_SAVE_INTERVAL_US = 1_000_000
 MAX_IN_FLIGHT = 4
+
+
+# How long closing the Kafka clients may take on the way out.
+_SHUTDOWN_S = 10.0
+# How long reading the state changelog may go without receiving anything before it is an error.
+_CHANGELOG_STALL_S = 30.0
 
 
 def wall_us() -> int:
@@ -120,12 +127,18 @@ class Worker:
         self.recent_windows: list = []
         self.totals = {"records": 0, "windows": 0, "dead_letters": 0, "batches": 0}
         self.consumer: AIOKafkaConsumer | None = None
+        self.failed: str | None = None   # why the processing loop stopped (then /health is 503)
+        self._fatal: Exception | None = None  # raised in a rebalance callback, re-raised by the loop
+        self.commit_failures = 0
         self.producer: AIOKafkaProducer | None = None
         self._last_commit = 0.0
         from sinks.prometheus import WorkerMetrics
 
         self.metrics = WorkerMetrics(self.policies)
         self.metrics.bind(lambda: list(self.processors.values()), wall_us, self.consumer_lag)
+        from .policy_reload import PolicyReloader
+
+        self.reloader = PolicyReloader(settings.rules, self.policies, self.metrics.registry)
         self._confirming: list[asyncio.Future] = []
         self._confirmed: dict[TopicPartition, int] = {}
 
@@ -144,7 +157,10 @@ class Worker:
             session_timeout_ms=int(s.broker_session_timeout_s * 1000),
             heartbeat_interval_ms=max(100, int(s.broker_session_timeout_s * 200)),
             max_poll_records=s.batch_max, max_partition_fetch_bytes=4 << 20,
-            partition_assignment_strategy=(RangePartitionAssignor,), **common)
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            # The embedded broker forgets every topic when it restarts (memory storage): look
+            # again soon, so recreated input topics are found in seconds, not in 5 minutes.
+            metadata_max_age_ms=5000 if s.embedded else 300_000, **common)
         await self.producer.start()
         web = await self._start_web() if s.http_port else None
         try:
@@ -152,16 +168,31 @@ class Worker:
             self.consumer.subscribe([s.conversations_topic, s.tickets_topic],
                                     listener=_Rebalance(self))
             timeout_ms = int(min(s.batch_within_s, s.tick_interval_s) * 1000)
+            self._on_sighup()
             while not stop.is_set():
                 batch = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=s.batch_max)
+                if self._fatal is not None:
+                    raise self._fatal
                 await self.step(batch)
+                if self.reloader.due():
+                    await self.reload_policies()
+        except BaseException as exc:
+            # Outputs of the failed step may not have reached Kafka: the only safe way on is a
+            # restart from the changelog and the committed offsets. Say so on /health while the
+            # process winds down, and exit non-zero so the supervisor restarts it.
+            self.failed = f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             try:
-                await self.commit()
+                await asyncio.wait_for(self.commit(), _SHUTDOWN_S)
             except Exception:  # noqa: BLE001 - shutting down; the uncommitted part is re-read
                 log.exception("final commit failed")
-            await self.consumer.stop()
-            await self.producer.stop()
+            # Bounded: with the broker gone these would wait for it indefinitely.
+            for closing in (self.consumer.stop(), self.producer.stop()):
+                try:
+                    await asyncio.wait_for(closing, _SHUTDOWN_S)
+                except Exception:  # noqa: BLE001 - exiting anyway
+                    log.warning("Kafka client did not close cleanly", exc_info=True)
             if web is not None:
                 await web.cleanup()
 
@@ -205,7 +236,20 @@ class Worker:
             self._confirmed.pop(tp, None)
 
     async def on_assigned(self, assigned) -> None:
+        try:
+            await self._on_assigned(assigned)
+        except Exception as exc:  # noqa: BLE001 - aiokafka would only log it: make it fatal
+            self._fatal = exc
+
+    async def _on_assigned(self, assigned) -> None:
         numbers = sorted({tp.partition for tp in assigned})
+        # A rejoin after the cluster lost its metadata (an embedded broker restarted, a topic
+        # deleted by hand) must not leave state writes with nowhere to go.
+        try:
+            await self._ensure_changelog(dict(bootstrap_servers=self.settings.bootstrap_servers(),
+                                              **self.settings.kafka_credentials()))
+        except KafkaError as exc:  # the state writes will fail loudly if it really is missing
+            log.warning("could not check the state changelog topic: %s", exc)
         states = await self._read_changelog(numbers)
         for tp in assigned:
             if (tp.topic, tp.partition) not in self.processors:
@@ -226,8 +270,17 @@ class Worker:
             await reader.seek_to_beginning(*tps)
             ends = await reader.end_offsets(tps)
             todo = {tp for tp in tps if ends[tp] > 0}
+            progress_at = time.monotonic()
             while todo:
+                if time.monotonic() - progress_at > _CHANGELOG_STALL_S:
+                    # Never seen on Kafka; seen on an embedded broker that lost its log. Starting
+                    # with part of the state would give wrong records: stop loudly instead.
+                    stuck = {f"{tp.partition}": f"{await reader.position(tp)}/{ends[tp]}" for tp in todo}
+                    raise RuntimeError(f"state changelog {topic} unreadable: no data for "
+                                       f"{_CHANGELOG_STALL_S:g} s at partition position/end {stuck}")
                 batch = await reader.getmany(*todo, timeout_ms=1000, max_records=10000)
+                if batch:
+                    progress_at = time.monotonic()
                 for tp, msgs in batch.items():
                     store = out[tp.partition]
                     for m in msgs:
@@ -277,13 +330,23 @@ class Worker:
             self.position[tp] = msgs[-1].offset + 1
         if batch:
             self.totals["batches"] += 1
+        # A snapshot: a rebalance may add or remove processors while this step awaits sends.
+        processors = list(self.processors.values())
+        consumer = self.consumer
         frontier = None
-        for p in self.processors.values():
+        for p in processors:
             seq = p.sequencer
+            if consumer is not None:
+                # A partition with unread messages is not idle, whatever the wall time since its
+                # last arrival: its backlog must not be overtaken by the wall clock.
+                tp = TopicPartition(p.topic, p.partition)
+                high, pos = consumer.highwater(tp), self.position.get(tp)
+                if high is not None and pos is not None and pos < high:
+                    seq.last_arrival = wall
             if seq.newest is not None and (frontier is None or seq.newest > frontier[0]):
                 frontier = (seq.newest, seq.wall_at_newest)
         futures = []
-        for p in self.processors.values():
+        for p in processors:
             p.tick(wall, frontier)
             out = p.drain()
             self.metrics.observe_processor(p)
@@ -360,15 +423,45 @@ class Worker:
         assigned = self.consumer.assignment()
         offsets = {tp: o for tp, o in self._confirmed.items() if tp in assigned}
         if offsets:
-            await self.consumer.commit(offsets)
+            try:
+                await self.consumer.commit(offsets)
+            except KafkaError as exc:
+                # Not fatal: the group moved on (rebalance, or a broker that lost it). Whatever
+                # is not committed is read again by whoever owns the partition, and every output
+                # is idempotent (record ids, keyed state), so nothing is lost or double counted.
+                self.commit_failures += 1
+                log.warning("offset commit failed (%s); the uncommitted part will be re-read", exc)
         self._last_commit = time.monotonic()
+
+    # ------------------------------------------------------------------ policy reload
+    def _on_sighup(self) -> None:
+        import signal
+
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.reloader.request)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals
+            log.debug("no SIGHUP handler: the policy file is still watched for changes")
+
+    async def reload_policies(self) -> None:
+        """Re-read the policy file; if valid, re-match every open entity (streams.policy_reload).
+        Between steps, so no batch sees two policy sets."""
+        from .policy_reload import reload_engines
+
+        loaded = await self.reloader.load()
+        if loaded is None:
+            return
+        old = self.reloader.current
+        self.policies = loaded.policies
+        n = reload_engines((p.engine for p in self.processors.values()), old, loaded)
+        self.reloader.applied(loaded, n)
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict:
         from .status import snapshot
 
-        return snapshot(list(self.processors.values()), wall_us(), tallies=self.tallies,
-                        recent_windows=self.recent_windows)
+        return {**snapshot(list(self.processors.values()), wall_us(), tallies=self.tallies,
+                           recent_windows=self.recent_windows),
+                "policy": self.reloader.status()}
 
     async def _start_web(self):
         from aiohttp import web
@@ -383,7 +476,11 @@ class Worker:
                                 headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         async def health(request):
-            return web.json_response({"ok": True, "partitions": len(self.processors)})
+            body = {"ok": self.failed is None, "partitions": len(self.processors),
+                    "commit_failures": self.commit_failures}
+            if self.failed is not None:
+                body["error"] = self.failed
+            return web.json_response(body, status=200 if self.failed is None else 503)
 
         return await serve_http([("GET", "/status", status), ("GET", "/health", health),
                                  ("GET", "/metrics", metrics)],

@@ -12,7 +12,7 @@ error path may be slow; the success path may not.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
@@ -50,6 +50,10 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BYTES = 1_048_576
+# The instants an event may carry (whatever the wall clock; the live worker also rejects events
+# too far ahead of it): from the Unix epoch to well before the calendar's end.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 # RFC 3339 date-time. pydantic's own datetime parser is far more lenient (unix numbers, numeric
 # strings, "+0800", missing seconds): a producer sending epoch seconds would silently be
@@ -298,6 +302,8 @@ class EventError(ValueError):
             "unknown_type",
             "invalid_field",
             "too_large",
+            "past_timestamp",
+            "future_timestamp",
         }
     )
 
@@ -429,7 +435,7 @@ def decode_event(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
     if len(raw) > max_bytes:
         raise EventError("too_large", f"message is {len(raw)} bytes, limit {max_bytes}")
     try:
-        return _validate_json(raw)
+        event = _validate_json(raw)
     except ValidationError as exc:
         try:
             err = _from_validation_error(exc, raw)
@@ -438,3 +444,11 @@ def decode_event(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
         raise err from None
     except (ValueError, RecursionError, OverflowError) as exc:  # pragma: no cover - defensive
         raise EventError("invalid_json", f"not valid JSON: {type(exc).__name__}") from None
+    at = event.occurred_at
+    if not _EARLIEST <= at < _LATEST:
+        # Go's zero time (0001-01-01) is what an unset timestamp serialises to, and deadlines
+        # computed near the ends of the calendar overflow it: neither is a support event.
+        if at < _EARLIEST:
+            raise EventError("past_timestamp", f"occurred_at {at.isoformat()} is before 1970-01-01T00:00:00Z")
+        raise EventError("future_timestamp", f"occurred_at {at.isoformat()} is not before 9000-01-01T00:00:00Z")
+    return event

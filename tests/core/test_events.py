@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -399,7 +400,8 @@ def test_non_bytes_input_is_a_programming_error():
 
 # --- fuzz ------------------------------------------------------------------------------------
 
-CODES = {"invalid_json", "unknown_type", "missing_type", "invalid_field", "too_large", "not_an_object", "invalid_utf8"}
+CODES = {"invalid_json", "unknown_type", "missing_type", "invalid_field", "too_large", "not_an_object",
+         "invalid_utf8", "past_timestamp", "future_timestamp"}
 VALID_RAW = [raw(t) for t in VALID] + [s.encode() for s in CONTRACT_EXAMPLES]
 
 
@@ -452,7 +454,9 @@ def mutated_events(draw):
                 doc[draw(st.sampled_from(sorted(doc)))] = draw(json_values)
             elif op == "drop_field" and doc:
                 doc.pop(draw(st.sampled_from(sorted(doc))))
-            data = bytearray(json.dumps(doc, ensure_ascii=draw(st.booleans())).encode())
+            # surrogatepass: a lone surrogate becomes invalid UTF-8, one more thing to reject
+            data = bytearray(json.dumps(doc, ensure_ascii=draw(st.booleans()))
+                             .encode("utf-8", "surrogatepass"))
         elif not data:
             continue
         elif op == "truncate":
@@ -474,3 +478,24 @@ def mutated_events(draw):
 def test_fuzz_mutated_valid_events(data, max_bytes):
     check_decode(data, max_bytes=max_bytes)
     check_decode(data.decode("utf-8", "replace"))
+
+
+@pytest.mark.parametrize("at, code", [
+    ("0001-01-01T00:00:00Z", "past_timestamp"),      # Go's zero time: an unset timestamp
+    ("1969-12-31T23:59:59Z", "past_timestamp"),
+    ("9000-01-01T00:00:00Z", "future_timestamp"),
+    ("9999-12-31T10:00:00Z", "future_timestamp"),    # deadlines would overflow the calendar
+])
+def test_timestamps_outside_the_supported_range_are_rejected(at, code):
+    raw = orjson.dumps({"event_id": "e1", "type": "conversation.started", "occurred_at": at,
+                        "conversation_id": "c1", "channel": "web", "customer_id": "u1"})
+    with pytest.raises(EventError) as info:
+        decode_event(raw)
+    assert info.value.code == code and at[:4] in info.value.reason
+
+
+def test_timestamps_at_the_ends_of_the_range_are_accepted():
+    for at in ("1970-01-01T00:00:00Z", "8999-12-31T23:59:59Z"):
+        raw = orjson.dumps({"event_id": "e1", "type": "conversation.started", "occurred_at": at,
+                            "conversation_id": "c1", "channel": "web", "customer_id": "u1"})
+        assert decode_event(raw).occurred_at.year in (1970, 8999)

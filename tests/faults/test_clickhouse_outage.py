@@ -1,0 +1,117 @@
+"""ClickHouse unavailable for a while (10 s here, 60 s with SLAWATCH_SOAK=1) under a running
+pipeline: real worker, real sink process (tests/faults/sink_with_outage.py: `slawatch sink`
+whose ClickHouse connection can be pointed at a closed port), real Prometheus with the shipped
+rules scraping the sink.
+
+- during the outage the sink reports it (/health ok false, slawatch_sink_outage 1, failures
+  rising, the rows read held as backlog) and Prometheus fires SinkFailing (its `for: 10m` set
+  to 0 here, as the alert pipeline test does: the duration itself is promtool-tested);
+- the worker goes on (its records keep reaching sla.events);
+- afterwards the backlog drains and ClickHouse holds exactly the replay's records, each once.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+import urllib.parse
+
+import pytest
+import yaml
+
+from tests.integration.test_live_pipeline import (Worker, generated, live_records, produce,
+                                                  replay_records, wait_watermark_past)
+from tests.monitoring import RULES, require_binary
+from tests.monitoring.test_alert_pipeline import Daemon, free_port, http_get
+from tests.sinks import closed_port
+
+from . import SOAK
+from .harness import Sink, metric, record_key, until, wait_assigned
+
+OUTAGE_S = 60 if SOAK else 10
+
+
+@pytest.fixture
+def prometheus_for(tmp_path):
+    """Start Prometheus (shipped rules, SinkFailing `for: 0s`) scraping one target URL."""
+    daemons = []
+
+    def start(target_url: str) -> Daemon:
+        binary = require_binary("prometheus")
+        rules = yaml.safe_load(RULES.read_text())
+        for group in rules["groups"]:
+            for rule in group["rules"]:
+                if rule.get("alert") == "SinkFailing":
+                    rule["for"] = "0s"
+        (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
+        target = urllib.parse.urlsplit(target_url)
+        config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+                  "rule_files": [str(tmp_path / "rules.yml")],
+                  "scrape_configs": [{"job_name": "slawatch-sink", "metrics_path": target.path,
+                                      "static_configs": [{"targets": [target.netloc]}]}]}
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+        port = free_port()
+        d = Daemon("prometheus", [binary, f"--config.file={tmp_path / 'prometheus.yml'}",
+                                  f"--storage.tsdb.path={tmp_path / 'prom'}",
+                                  f"--web.listen-address=127.0.0.1:{port}"],
+                   tmp_path / "prometheus.log", f"http://127.0.0.1:{port}/-/ready")
+        daemons.append(d)
+        d.wait_ready()
+        d.url = f"http://127.0.0.1:{port}"
+        return d
+
+    yield start
+    for d in daemons:
+        d.stop()
+
+
+def firing(prom: Daemon, alert: str) -> list[dict]:
+    alerts = json.loads(http_get(f"{prom.url}/api/v1/alerts"))["data"]["alerts"]
+    return [a for a in alerts if a["labels"]["alertname"] == alert and a["state"] == "firing"]
+
+
+@pytest.mark.slow
+def test_clickhouse_outage_pauses_the_sink_and_loses_nothing(broker, tmp_path, prometheus_for):
+    events = generated(seed=31, days=0.06, disorder=1.0)
+    expected, newest = replay_records(events)
+    half = len(events) // 2
+    w = Worker(broker, tmp_path).start()
+    sink = Sink(w, tmp_path / "ch", tmp_path / "sink.log")
+    sink.start(cmd=[sys.executable, "-m", "tests.faults.sink_with_outage", sink.dsn,
+                    f"http://127.0.0.1:{closed_port()}"])
+    prom = prometheus_for(sink.url("/metrics"))
+    try:
+        wait_assigned(w, 8)
+        asyncio.run(produce(broker, w, events[:half]))
+        until(lambda: len(sink.record_rows(newest)) > 0, 60, "the first rows in ClickHouse")
+
+        sink.signal(signal.SIGUSR1)                       # ClickHouse goes away
+        down_at = time.monotonic()
+        asyncio.run(produce(broker, w, events[half:]))    # the pipeline goes on meanwhile
+        until(lambda: metric(sink.metrics(), "slawatch_sink_outage") == 1, 30, "the sink to see the outage")
+        assert sink.health()["ok"] is False
+        alerts = until(lambda: firing(prom, "SinkFailing"), 30, "SinkFailing to fire")
+        assert alerts[0]["labels"]["severity"] == "warning" and alerts[0]["labels"]["sink"] == "clickhouse"
+        wait_watermark_past(w, newest)
+        produced = live_records(broker, w, newest)        # the worker's output is all there
+        backlog = metric(sink.metrics(), "slawatch_sink_backlog_rows")
+        assert backlog > 0, "the rows read during the outage are held, uncommitted"
+        failures = metric(sink.metrics(), "slawatch_sink_failures_total")
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
+        assert metric(sink.metrics(), "slawatch_sink_failures_total") >= failures
+        assert metric(sink.metrics(), "slawatch_sink_outage") == 1
+
+        sink.signal(signal.SIGUSR2)                       # ClickHouse is back
+        want = {rid: record_key(r) for rid, r in expected.items()}
+        history = until(lambda: (rows := sink.record_rows(newest)) == want and rows, 120,
+                        "the backlog to drain into ClickHouse")
+        text = sink.metrics()
+        assert metric(text, "slawatch_sink_outage") == 0 and metric(text, "slawatch_sink_backlog_rows") == 0
+        assert sink.health()["ok"] is True
+    finally:
+        sink.stop()
+        w.stop()
+    assert produced == expected
+    assert history == want
