@@ -343,6 +343,7 @@ class Worker:
                 high, pos = consumer.highwater(tp), self.position.get(tp)
                 if high is not None and pos is not None and pos < high:
                     seq.last_arrival = wall
+                seq.caught_up = high is not None and pos is not None and pos >= high
             if seq.newest is not None and (frontier is None or seq.newest > frontier[0]):
                 frontier = (seq.newest, seq.wall_at_newest)
         futures = []

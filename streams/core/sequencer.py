@@ -27,7 +27,7 @@ LIVE_GAP_US = 60 * 1_000_000
 
 class Sequencer:
     __slots__ = ("engine", "apply", "lateness", "idle_after", "newest", "wall_at_newest",
-                 "last_arrival", "watermark", "late", "_buf")
+                 "last_arrival", "watermark", "late", "_buf", "caught_up")
 
     def __init__(self, engine: SlaEngine, lateness_us: int, idle_after_us: int = 1_000_000,
                  apply: Callable[[Any, int], bool] | None = None) -> None:
@@ -45,6 +45,9 @@ class Sequencer:
         self.watermark = NEVER
         self.late = 0
         self._buf: list[tuple[int, int, Any, Hashable]] = []
+        # Set by the live worker: nothing unread in this partition. Only then may a live
+        # partition's clock follow the wall clock between arrivals (nothing older can be behind).
+        self.caught_up = False
 
     def offer(self, event: Any, t: int, seq: int, wall: int, token: Hashable = None) -> list[Hashable]:
         """Take one decoded event (time `t` µs, partition offset `seq`). Returns the tokens of
@@ -73,6 +76,10 @@ class Sequencer:
             return []
         newest, seen_at = (self.newest, self.wall_at_newest) if self.newest is not None else frontier
         if wall - self.last_arrival < self.idle_after:
+            if self.caught_up and self.newest is not None and seen_at - newest <= LIVE_GAP_US:
+                # Live, sparse and fully read: between two arrivals the wall clock is event
+                # time, so a deadline fires at deadline + lateness, not up to `idle_after` later.
+                return self.advance_to(max(newest, wall) - self.lateness)
             return self.advance_to(newest - self.lateness)
         if frontier is not None and frontier[0] > newest:
             newest, seen_at = frontier

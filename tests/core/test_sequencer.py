@@ -146,3 +146,25 @@ def test_live_input_idles_on_the_wall_clock_despite_delivery_latency():
     assert seq.engine.drain() == []
     seq.tick(wall=t0 + 40 * US + 1)
     assert [r.status for r in seq.engine.drain()] == ["breached"]
+
+
+def test_caught_up_live_partition_follows_the_wall_clock_between_sparse_arrivals():
+    """Arrivals every 0.5 s (never idle for `idle_after`) on a fully read live partition: the
+    breach fires at deadline + lateness, not up to `idle_after` later; with unread messages
+    (not caught up) the clock stays on event time."""
+    s = Scenario()
+    s.started("c1", 0)
+    ev = decode_event(s.lines()[0])
+    t0 = to_us(T0)
+    for caught_up, fires_at in ((True, 40 * US), (False, None)):
+        seq = Sequencer(SlaEngine(load_policies_text(RULES_30S)), LATENESS, idle_after_us=US)
+        seq.caught_up = caught_up
+        seq.offer(ev, t0, 0, wall=t0, token="a")
+        fired = None
+        for step in range(1, 100):
+            wall = t0 + step * US // 2
+            seq.last_arrival = wall          # another (irrelevant) message just arrived
+            seq.tick(wall=wall)
+            if fired is None and seq.engine.drain():
+                fired = wall - t0
+        assert fired == (fires_at + US // 2 if fires_at is not None else None)
