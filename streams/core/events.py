@@ -445,7 +445,9 @@ def decode_event(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
     except (ValueError, RecursionError, OverflowError) as exc:  # pragma: no cover - defensive
         raise EventError("invalid_json", f"not valid JSON: {type(exc).__name__}") from None
     at = event.occurred_at
-    if not _EARLIEST <= at < _LATEST:
+    # The year test first: comparing aware datetimes costs ~1.5 µs (offset arithmetic), a third
+    # of the whole decode; only years next to the ends need the exact comparison.
+    if not 1970 < at.year < 8999 and not _EARLIEST <= at < _LATEST:
         # Go's zero time (0001-01-01) is what an unset timestamp serialises to, and deadlines
         # computed near the ends of the calendar overflow it: neither is a support event.
         if at < _EARLIEST:
