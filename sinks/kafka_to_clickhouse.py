@@ -32,6 +32,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.core.timeutil import format_us
+from streams.service import wait_or_stop
 from streams.settings import Settings
 
 from .clickhouse import ClickHouseSink, SinkUnavailable
@@ -222,7 +223,7 @@ class KafkaClickHouseSink:
                 self.stats["write_failures"] += 1
                 self.stats["last_error"] = str(exc)
                 log.error("%s; retrying in %.1fs", exc, delay)
-            if await _wait(stop, delay):
+            if await wait_or_stop(stop, delay):
                 return False
             delay = min(delay * 2, self.backoff_max_s)
 
@@ -248,7 +249,7 @@ class KafkaClickHouseSink:
                 if to_pause:
                     self.consumer.pause(*to_pause)
                     paused |= to_pause
-                if await _wait(stop, delay):
+                if await wait_or_stop(stop, delay):
                     return False
                 delay = min(delay * 2, self.backoff_max_s)
                 # Keep the group membership alive; partitions assigned by a rebalance meanwhile
@@ -292,15 +293,6 @@ class KafkaClickHouseSink:
             # new owner re-reads them and the tables collapse the copies
             self.stats["commit_failures"] += 1
             log.warning("offset commit failed (rows are written; they will be re-read): %s", exc)
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleep up to `seconds`; True if `stop` was set meanwhile."""
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
-        return False
-    return True
 
 
 async def run_sink(settings: Settings, dsn: str, stop: asyncio.Event,

@@ -31,6 +31,7 @@ from aiokafka.errors import KafkaError
 from streams.core.policy import load_policies
 from streams.core.qa_rules import load_qa_rules
 from streams.qa_live import LiveQA, QADayResult
+from streams.service import wait_or_stop
 from streams.settings import Settings
 
 from .clickhouse import ClickHouseSink, SinkUnavailable
@@ -144,7 +145,7 @@ class QAStage:
                     else:
                         # Keep the group membership, read nothing more until the write lands.
                         self.consumer.pause(*self.consumer.assignment())
-                        if await _wait(stop, delay):
+                        if await wait_or_stop(stop, delay):
                             break
                         delay = min(delay * 2, self.backoff_max_s)
                         continue
@@ -221,9 +222,3 @@ class QAStage:
                 log.warning("QA offset commit failed (%s); the uncommitted part will be re-read", exc)
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
-        return False
-    return True

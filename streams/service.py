@@ -21,6 +21,15 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[None]]) -> Non
     asyncio.run(runner())
 
 
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to `seconds` (a backoff); True if `stop` was set meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
 async def serve_http(routes: list[tuple[str, str, Callable]], host: str, port: int):
     """Start an aiohttp server for (method, path, handler) routes; returns it for `cleanup()`."""
     from aiohttp import web
