@@ -35,7 +35,7 @@ import orjson
 import yaml
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from .core.engine import STOPPED, SlaEngine
+from .core.engine import SlaEngine
 from .core.policy import PolicyError, PolicySet, load_policies_text, read_rules_file
 from .core.timeutil import format_us
 
@@ -71,32 +71,14 @@ class LoadedPolicies:
 
 
 def rematch(engine: SlaEngine, old: LoadedPolicies, new: LoadedPolicies, t: int) -> int:
-    """Put `engine` under `new` at event time `t` (module doc); returns the entities re-matched."""
-    policies = new.policies
-    engine.policies = policies
-    changed = 0
-    for by_id in engine.entities.values():
-        for e in by_id.values():
-            if e.ended_at is not None:
-                continue   # an ended conversation has no clock and takes no event any more
-            target = policies.match(e.attrs())
-            current = e.policy
-            if (current is not None and target is not None and current.name == target.name
-                    and old.fingerprints.get(current.name) == new.fingerprints.get(target.name)):
-                # Same definition: swap in the new objects, due instants are unchanged.
-                e.policy = target
-                for c in e.clocks():
-                    if c.policy.name == target.name:
-                        c.policy, c.target = target, target.targets[c.metric]
-                continue
-            changed += 1
-            engine.dirty.add(e)
-            if all(c.state == STOPPED for c in e.clocks()):
-                e.policy = target
-                continue
-            # The contract's re-match (sla.md, "Policy file"), as a priority change does it.
-            engine._rematch(e, t)  # noqa: SLF001 - the engine's one implementation of it
-    return changed
+    """Put `engine` under `new` at event time `t` (module doc); returns the entities re-matched.
+
+    A policy whose definition (fingerprint) did not change is the same policy: its entities keep
+    their clocks and due instants untouched."""
+    def same(a, b) -> bool:
+        return a.name == b.name and old.fingerprints.get(a.name) == new.fingerprints.get(b.name)
+
+    return engine.reload_policies(new.policies, t, same)
 
 
 class PolicyReloader:

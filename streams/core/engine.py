@@ -465,6 +465,36 @@ class SlaEngine:
     def _assign_policy(self, entity: Entity) -> None:
         entity.policy = self.policies.match(entity.attrs())
 
+    def reload_policies(self, policies: PolicySet, t: int,
+                        same: Callable[[Policy, Policy], bool]) -> int:
+        """Put every open entity under `policies` at event time `t` (a policy file reload).
+
+        An entity whose policy is `same` (unchanged definition) just takes the new objects;
+        the others are re-matched as the contract's re-match does it (a priority change), so
+        running and paused clocks keep their elapsed time under the new targets. Ended
+        conversations are left alone. Returns how many entities were re-matched."""
+        self.policies = policies
+        changed = 0
+        for by_id in self.entities.values():
+            for e in by_id.values():
+                if e.ended_at is not None:
+                    continue   # no clock left and no event accepted any more
+                target = policies.match(e.attrs())
+                current = e.policy
+                if current is not None and target is not None and same(current, target):
+                    e.policy = target
+                    for c in e.clocks():
+                        if c.policy.name == target.name:
+                            c.policy, c.target = target, target.targets[c.metric]
+                    continue
+                changed += 1
+                self.dirty.add(e)
+                if all(c.state == STOPPED for c in e.clocks()):
+                    e.policy = target
+                    continue
+                self._rematch(e, t)
+        return changed
+
     def _rematch(self, entity: Entity, t: int) -> None:
         old = entity.policy
         new = self.policies.match(entity.attrs())
