@@ -222,6 +222,18 @@ class EmbeddedBroker:
                 break  # not the port race: retrying would only hide the real problem
         raise BrokerError(f"tansu did not start: {last_error}\n--- {self._log_path} ---\n{self._log_tail()}")
 
+    def restart(self, down_s: float = 0.0) -> EmbeddedBroker:
+        """Stop, wait `down_s`, start again on the same port (clients keep their address).
+
+        Memory storage: the restarted broker has no topics, offsets or groups (fault tests)."""
+        port = self.port
+        self.stop()
+        time.sleep(down_s)
+        outcome = self._launch(self.binary or find_tansu(), port, time.monotonic() + self.startup_timeout)
+        if outcome is not None:
+            raise BrokerError(f"tansu did not restart on port {port}: {outcome}")
+        return self
+
     def _launch(self, binary: str, port: int, deadline: float) -> str | None:
         """Start tansu on ``port``; return None when ready, else why it failed."""
         listener = f"tcp://{self.host}:{port}"

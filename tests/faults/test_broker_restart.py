@@ -20,7 +20,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.broker import EmbeddedBroker, find_tansu
+from streams.broker import EmbeddedBroker
 from tests.integration.test_live_pipeline import Worker, consume_all, produce
 
 from .harness import Sink, get_json, until, wait_assigned
@@ -32,15 +32,6 @@ def started(conv: str) -> dict:
     return {"event_id": uuid.uuid4().hex, "type": "conversation.started",
             "occurred_at": datetime.now(timezone.utc).isoformat(), "conversation_id": conv,
             "channel": "web", "customer_id": "u"}
-
-
-def restart(broker: EmbeddedBroker, down_s: float) -> None:
-    """Stop the broker, wait, start it again on the same port (clients keep their address)."""
-    port = broker.port
-    broker.stop()
-    time.sleep(down_s)
-    failure = broker._launch(find_tansu(), port, time.monotonic() + 20)  # noqa: SLF001 - same port
-    assert failure is None, failure
 
 
 @pytest.fixture
@@ -62,15 +53,13 @@ def pipeline(tmp_path):
 @pytest.mark.slow
 def test_worker_and_sink_survive_a_broker_outage(pipeline):
     broker, w, sink = pipeline
-    port = broker.port
     broker.stop()
     for _ in range(DOWN_S):
         time.sleep(1)
         assert w.proc.poll() is None and sink.proc.poll() is None
         assert get_json(f"http://127.0.0.1:{w.port}/health")["partitions"] >= 0
         assert sink.health() is not None
-    failure = broker._launch(find_tansu(), port, time.monotonic() + 20)  # noqa: SLF001
-    assert failure is None, failure
+    broker.restart()  # the same port again
     time.sleep(3)
     assert w.proc.poll() is None and sink.proc.poll() is None
 
@@ -97,7 +86,7 @@ def test_after_a_broker_restart_the_worker_goes_on_or_stops_loudly_never_lingers
     used = until(lambda: next((p["partition"] + 1 for p in w.status()["partitions"]
                                if p["topic"] == conv_topic and (p["open_entities"] or p["pending"])),
                               None), 10, "the partition of the first event") - 1
-    restart(broker, DOWN_S)
+    broker.restart(DOWN_S)
     broker.create_topics({t: 4 for t in w.topics.values()})
     # A partition the worker had read nothing from: on the one it had read, its position lies
     # beyond the restarted (empty) log, so the first new message there cannot be seen.
