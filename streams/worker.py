@@ -188,9 +188,9 @@ class Worker:
             except Exception:  # noqa: BLE001 - shutting down; the uncommitted part is re-read
                 log.exception("final commit failed")
             # Bounded: with the broker gone these would wait for it indefinitely.
-            for closing in (self.consumer.stop(), self.producer.stop()):
+            for close in (self.consumer.stop, self.producer.stop):
                 try:
-                    await asyncio.wait_for(closing, _SHUTDOWN_S)
+                    await asyncio.wait_for(close(), _SHUTDOWN_S)
                 except Exception:  # noqa: BLE001 - exiting anyway
                     log.warning("Kafka client did not close cleanly", exc_info=True)
             if web is not None:
