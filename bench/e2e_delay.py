@@ -19,7 +19,6 @@ Run:  .venv/bin/python bench/e2e_delay.py [--probes 25] [--rate 5000] [--poll 0.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import inspect
 import os
@@ -35,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.latency import (Load, probe_conversations, probe_prefix, probe_rules,  # noqa: E402
+from bench.latency import (Load, probe_arguments, probe_conversations, probe_prefix, probe_rules,  # noqa: E402
                            quantile, start_worker, wait_steady)
 from sinks.kafka_to_clickhouse import KafkaClickHouseSink, remote_query  # noqa: E402
 from streams.broker import EmbeddedBroker  # noqa: E402
@@ -135,16 +134,8 @@ async def measure(url: str, worker, sink: Sink, args, n: int) -> list[tuple[floa
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--probes", type=int, default=25, help="breach records per case")
-    ap.add_argument("--spacing", type=float, default=1.0, help="seconds between probes (x 1-1.5)")
-    ap.add_argument("--rate", type=float, default=5000, help="background events/s in case (b); 0: skip")
-    ap.add_argument("--warmup", type=float, default=5.0, help="seconds of load before probing")
+    ap = probe_arguments(__doc__)
     ap.add_argument("--poll", type=float, default=0.1, help="seconds between /query polls")
-    ap.add_argument("--target", type=float, default=2.0, help="probe first-response target, seconds")
-    ap.add_argument("--lateness", type=float, default=1.0, help="SLAWATCH_ALLOWED_LATENESS_S")
-    ap.add_argument("--tick", type=float, default=0.1, help="SLAWATCH_TICK_INTERVAL_S")
-    ap.add_argument("--idle-after", type=float, default=0.5, help="SLAWATCH_IDLE_AFTER_S")
     args = ap.parse_args()
     print("command:", shlex.join([".venv/bin/python", "bench/e2e_delay.py", *sys.argv[1:]]))
     batch_s, poll_s = SINK_DEFAULTS["batch_seconds"], SINK_DEFAULTS["poll_ms"] / 1000

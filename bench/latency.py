@@ -475,21 +475,27 @@ def delays(case: str, probes: list[dict], bound: float) -> list[tuple[str, list[
             (f"{case}: record's Kafka timestamp", [p["kafka_ts"] - p["deadline"] for p in probes], bound)]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--probes", type=int, default=25, help="probe conversations per case (a), (b)")
+def probe_arguments(description: str | None) -> argparse.ArgumentParser:
+    """The options every probe benchmark shares (this one and bench/e2e_delay.py)."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--probes", type=int, default=25, help="probes per case (a), (b)")
     ap.add_argument("--spacing", type=float, default=1.0, help="seconds between probes (x 1-1.5)")
     ap.add_argument("--rate", type=float, default=5000, help="background events/s in case (b); 0: skip")
     ap.add_argument("--warmup", type=float, default=5.0, help="seconds of load before probing")
-    ap.add_argument("--alerts", type=int, default=6, help="probe tickets in case (c); 0: skip")
     ap.add_argument("--target", type=float, default=2.0, help="probe target, seconds")
     ap.add_argument("--lateness", type=float, default=1.0, help="SLAWATCH_ALLOWED_LATENESS_S")
     ap.add_argument("--tick", type=float, default=0.1, help="SLAWATCH_TICK_INTERVAL_S")
     ap.add_argument("--idle-after", type=float, default=0.5, help="SLAWATCH_IDLE_AFTER_S")
+    return ap
+
+
+def main() -> None:
+    ap = probe_arguments(__doc__)
+    ap.add_argument("--alerts", type=int, default=6, help="probe tickets in case (c); 0: skip")
     ap.add_argument("--random-partitions", action="store_true",
-                    help="key probes at random instead of one partition after the other: a later "
-                         "probe on the same partition may then hold an earlier one's breach back "
-                         "by up to --idle-after")
+                    help="key probes at random instead of one partition after the other: sparse "
+                         "live traffic on the probes' partitions (before the sequencer fix of "
+                         "2026-11-23 it held breaches back by up to --idle-after)")
     args = ap.parse_args()
     if args.spacing <= args.idle_after:
         raise SystemExit("--spacing must exceed --idle-after, or the input is never idle")
