@@ -5,8 +5,6 @@ The worker subprocess itself is tests/integration/test_live_pipeline.py's `Worke
 """
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ import orjson
 
 from sinks.kafka_to_clickhouse import remote_query
 from tests.integration.test_live_pipeline import ROOT, Worker, free_port
+from tests.processes import ManagedProcess
 
 
 def get_json(url: str, timeout: float = 2) -> dict:
@@ -75,10 +74,11 @@ def restarted(worker: Worker) -> Worker:
     return w.start()
 
 
-class Sink:
+class Sink(ManagedProcess):
     """`slawatch sink` in a subprocess, copying a worker's output topics into chdb at `data`."""
 
     TOKEN = "fault-tests"
+    stop_timeout_s = 30.0   # a sink stopping writes and commits what it read
 
     def __init__(self, worker: Worker, data: Path, log: Path, extra_env: dict | None = None,
                  dsn: str | None = None) -> None:
@@ -125,22 +125,6 @@ class Sink:
             "WHERE at <= fromUnixTimestamp64Micro({until:Int64}, 'UTC')", {"until": until_us})
         return {r[0]: tuple(r[1:]) for r in rows}
 
-    def signal(self, sig: int) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def record_key(r: dict) -> tuple:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,10 +23,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.broker import EmbeddedBroker
 from streams.core.policy import load_policies, load_policies_text
-from streams.core.timeutil import US, to_us
+from streams.core.timeutil import to_us
 from streams.generator import GeneratorConfig, generate
 from streams.replay import replay_lines
 from streams.settings import DEFAULT_RULES
+from tests.processes import ManagedProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = 4
@@ -46,7 +46,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Worker:
+class Worker(ManagedProcess):
     """`slawatch worker` in a subprocess with its own topics, group and HTTP port."""
 
     def __init__(self, kafka: EmbeddedBroker, tmp: Path, rules: Path = DEFAULT_RULES, app_id: str | None = None):
@@ -94,18 +94,6 @@ class Worker:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/status", timeout=timeout) as r:
             return orjson.loads(r.read())
 
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 async def produce(kafka: EmbeddedBroker, worker: Worker, events: list[dict]) -> None:
