@@ -4,8 +4,9 @@ whose ClickHouse connection can be pointed at a closed port), real Prometheus wi
 rules scraping the sink.
 
 - during the outage the sink reports it (/health ok false, slawatch_sink_outage 1, failures
-  rising, the rows read held as backlog) and Prometheus fires SinkFailing (its `for: 10m` set
-  to 0 here, as the alert pipeline test does: the duration itself is promtool-tested);
+  rising, the rows read held as backlog) and Prometheus fires SinkOutage (as shipped, `for:
+  30s`, in the 60 s soak run; set to 0 in the 10 s run) and SinkFailing (its `for: 10m` set to 0
+  here, as the alert pipeline test does: the durations themselves are promtool-tested);
 - the worker goes on (its records keep reaching sla.events);
 - afterwards the backlog drains and ClickHouse holds exactly the replay's records, each once.
 """
@@ -35,7 +36,8 @@ OUTAGE_S = 60 if SOAK else 10
 
 @pytest.fixture
 def prometheus_for(tmp_path):
-    """Start Prometheus (shipped rules, SinkFailing `for: 0s`) scraping one target URL."""
+    """Start Prometheus (shipped rules; SinkFailing `for: 0s`, and SinkOutage too unless the
+    outage is long enough for its shipped hold) scraping one target URL."""
     daemons = []
 
     def start(target_url: str) -> Daemon:
@@ -43,7 +45,8 @@ def prometheus_for(tmp_path):
         rules = yaml.safe_load(RULES.read_text())
         for group in rules["groups"]:
             for rule in group["rules"]:
-                if rule.get("alert") == "SinkFailing":
+                if rule.get("alert") == "SinkFailing" or (rule.get("alert") == "SinkOutage"
+                                                          and not SOAK):
                     rule["for"] = "0s"
         (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
         target = urllib.parse.urlsplit(target_url)
@@ -94,6 +97,8 @@ def test_clickhouse_outage_pauses_the_sink_and_loses_nothing(broker, tmp_path, p
         assert sink.health()["ok"] is False
         alerts = until(lambda: firing(prom, "SinkFailing"), 30, "SinkFailing to fire")
         assert alerts[0]["labels"]["severity"] == "warning" and alerts[0]["labels"]["sink"] == "clickhouse"
+        outage = until(lambda: firing(prom, "SinkOutage"), 50 if SOAK else 30, "SinkOutage to fire")
+        assert outage[0]["labels"]["sink"] == "clickhouse"
         wait_watermark_past(w, newest)
         produced = live_records(broker, w, newest)        # the worker's output is all there
         backlog = metric(sink.metrics(), "slawatch_sink_backlog_rows")

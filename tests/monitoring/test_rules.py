@@ -16,7 +16,8 @@ RUNBOOK_URL = "https://github.com/slawatch/slawatch/blob/main/docs/runbook.md#"
 SEVERITIES = {"page", "warning", "ticket"}
 EXPECTED_ALERTS = {
     "SLABreachRateHigh", "TicketsBreaching", "OldestWaitOverTarget", "NoEvents",
-    "WatermarkLagHigh", "DeadLetterRateHigh", "SinkFailing", "WorkerDown", "QASamplingStalled",
+    "WatermarkLagHigh", "DeadLetterRateHigh", "SinkFailing", "SinkOutage", "WorkerDown",
+    "QASamplingStalled",
 }
 
 
