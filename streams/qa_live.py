@@ -11,7 +11,8 @@ passes the local midnight after it plus `close_after` (grace for ratings and lat
 `run_qa_day` on exactly the events of that day's candidates, with breaches from a fresh
 `SlaEngine` over the same events. So the sample drawn live equals `slawatch qa sample` run on
 the events known at the close, sample ids and all; the day's rows (same sample ids, every reason
-including random, backup and long handle time) replace the early ones.
+including random, backup and long handle time) replace the early ones. One exception: an early
+sample whose entity a later event took out of its pool (rated 1, then 5) stays in the sample.
 
 Why a whole day rather than each conversation on its own as it ends: the random share is
 stratified by channel x agent, the per-agent quotas (min/max per day) and the long-handle-time
@@ -211,6 +212,7 @@ class LiveQA:
             for day in days:
                 result.rows.extend(run_qa_day(day_events, records, self.rules, day=day,
                                               tz=self.tz, checker=self.checker))
+            result.rows.extend(self._kept_early(chosen, result.rows, day_events, records))
         self.closed_through_us = m
         self._evict(chosen, clock_us)
         self.stats["days_closed"] += len(result.days)
@@ -246,6 +248,28 @@ class LiveQA:
         return rows
 
     # ------------------------------------------------------------------ internals
+
+    def _kept_early(self, chosen: list[_Entity], rows: list[dict], events: list[dict],
+                    records: list) -> list[dict]:
+        """A sample written early stays in the day's sample even when a later event took the
+        entity out of its pool (a customer who rated 1, then 5): a review once assigned is
+        not withdrawn. Its reasons are those it was written with."""
+        drawn = {(r["entity_kind"], r["entity_id"]) for r in rows}
+        kept = [e for e in chosen if e.early_reasons and (e.kind, e.eid) not in drawn]
+        if not kept:
+            return []
+        keys = {(e.kind, e.eid) for e in kept}
+        def key(ev: dict) -> tuple[str, str | None]:
+            kind = str(ev.get("type", "")).split(".", 1)[0]
+            return kind, ev.get(f"{kind}_id")   # a ticket may also name a conversation
+
+        own = [ev for ev in events if key(ev) in keys]
+        summaries, turns = summaries_from_events(own, records, self.tz)
+        by_id = {(x.entity_kind, x.entity_id): x for x in summaries}
+        samples = [self.sampler.sample(by_id[(e.kind, e.eid)], set(e.early_reasons))
+                   for e in kept if (e.kind, e.eid) in by_id]
+        self.stats["kept_early"] += len(samples)
+        return sample_rows(samples, summaries, turns, entity_queues(own), self.checker)
 
     def _decode(self, entities: list[_Entity]) -> tuple[list[dict], list[tuple[str, str]]]:
         events: list[dict] = []

@@ -248,3 +248,23 @@ def test_no_early_rows_for_a_day_already_drawn():
     assert live.early() == []  # late for its day: the next close takes it
     late = live.advance(midnight_after("2026-11-03") + HOUR)
     assert late.late == 1 and "low_csat" in late.rows[0]["reasons"]
+
+
+def test_an_early_sample_stays_when_a_later_rating_takes_it_out_of_its_pool():
+    import dataclasses
+
+    # No backup, a 0 % random share: only the early sample can put C3 in the day's sample.
+    rules = dataclasses.replace(QA_RULES, backup=False, rate=0.0)
+    live = LiveQA(rules, POLICIES, tz=TZ)
+    feed(live, _conv("C3", "2026-11-02T10:00:00+08:00", "2026-11-02T10:05:00+08:00"))
+    rate = lambda n, score, minute: {  # noqa: E731
+        "event_id": f"C3-r{n}", "type": "conversation.rated", "conversation_id": "C3",
+        "occurred_at": f"2026-11-02T10:{minute:02d}:00+08:00", "score": score}
+    live.add(("c", 0), 10, orjson.dumps(rate(1, 1, 6)))
+    [early] = live.early()
+    assert early["reasons"] == ["low_csat"]
+    live.add(("c", 0), 11, orjson.dumps(rate(2, 5, 7)))   # the customer thought again
+    assert live.early() == []
+    rows = live.advance(midnight_after("2026-11-02") + HOUR).rows
+    assert [(r["sample_id"], r["reasons"]) for r in rows] == [(early["sample_id"], ["low_csat"])]
+    assert rows[0]["transcript"] and rows[0]["checks"] and live.stats["kept_early"] == 1

@@ -159,6 +159,10 @@ class QASampler:
             reasons.add("escalation_words")
         return self._sample(s, reasons, words) if reasons else None
 
+    def sample(self, s: ConversationSummary, reasons: set[str]) -> Sample:
+        """The sample of `s` for the given reasons (e.g. kept from an earlier, early draw)."""
+        return self._sample(s, set(reasons), self.escalation_matches(s))
+
     def escalation_matches(self, s: ConversationSummary) -> tuple[str, ...]:
         esc = self.rules.escalation
         if not esc.enabled:
