@@ -21,7 +21,7 @@ PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="slawatch: real-time SLA and quality monitoring for customer support.")
-rules_app = typer.Typer(no_args_is_help=True, help="Check SLA policy files.")
+rules_app = typer.Typer(no_args_is_help=True, help="Check SLA policy and QA sampling files.")
 app.add_typer(rules_app, name="rules")
 from .qa_cli import qa_app  # noqa: E402 - the `slawatch qa ...` commands
 
@@ -373,9 +373,41 @@ def view(url: str = typer.Option("http://127.0.0.1:9108/status", "--url"),
     run(url, interval=interval, duration=duration)
 
 
+# Top-level keys that only a QA sampling file has (rules/qa.yaml); an SLA file has `policies`.
+_QA_KEYS = frozenset(("rate", "seed", "strata", "per_agent", "targeted", "backup"))
+
+
+def _rules_kind(path: Path) -> str:
+    """'qa' for a QA sampling file, else 'sla' (whose loader then reports what is wrong)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return "sla"
+    return "qa" if isinstance(doc, dict) and "policies" not in doc and _QA_KEYS & set(doc) else "sla"
+
+
 @rules_app.command("check")
-def rules_check(path: Path = typer.Argument(DEFAULT_RULES, help="Policy file to validate.")) -> None:
-    """Validate a policy file; exit 2 with every problem listed if it is broken."""
+def rules_check(
+    path: Path = typer.Argument(DEFAULT_RULES, help="Rules file to validate."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="sla or qa (default: from the file's keys)"),
+) -> None:
+    """Validate an SLA policy file or a QA sampling file; exit 2 with every problem listed."""
+    kind = kind or _rules_kind(path)
+    if kind == "qa":
+        from .core.qa_rules import QARulesError, load_qa_rules
+
+        try:
+            qa = load_qa_rules(path)
+        except QARulesError as exc:
+            _fail(f"invalid QA rules file\n{exc}")
+        Console().print(f"{path}: OK, QA rules version {qa.version}, rate {qa.rate:.1%}, "
+                        f"{sum(p.enabled for p in qa.pools) + qa.escalation.enabled} targeted pools on",
+                        markup=False)
+        return
+    if kind != "sla":
+        _fail(f"--kind must be sla or qa, got {kind!r}")
     policies = _load_rules(path)
     Console().print(f"{path}: OK, {len(policies.policies)} policies, "
                     f"{len(policies.calendars)} calendars", markup=False)

@@ -154,6 +154,19 @@ def test_rules_check_command(tmp_path, rules):
     assert slawatch("rules", "check", str(bad)).returncode == 2
 
 
+def test_rules_check_validates_qa_sampling_files_too(tmp_path):
+    ok = slawatch("rules", "check", str(ROOT / "rules" / "qa.yaml"))
+    assert ok.returncode == 0 and b"QA rules version" in ok.stdout
+    bad = tmp_path / "qa.yaml"
+    bad.write_text("version: x\nseed: 1\nrate: 2\n")
+    proc = slawatch("rules", "check", str(bad))
+    assert proc.returncode == 2
+    assert b"invalid QA rules file" in proc.stderr and b"rate (line 3)" in proc.stderr
+    # Forced to the other kind: the SLA loader's complaint, not a silent pass.
+    forced = slawatch("rules", "check", str(ROOT / "rules" / "qa.yaml"), "--kind", "sla")
+    assert forced.returncode == 2 and b"invalid policy file" in forced.stderr
+
+
 def test_generate_then_replay_round_trip(tmp_path):
     events = tmp_path / "gen.jsonl"
     proc = slawatch("generate", "--out", str(events), "--days", "0.05", "--seed", "4")
