@@ -186,19 +186,20 @@ def test_worker_killed_mid_stream_and_restarted_loses_and_repeats_nothing(kafka,
     expected, newest = replay_records(events)
     half = len(events) // 2
     w = Worker(kafka, tmp_path).start()
+    w2 = Worker.__new__(Worker)
+    w2.__dict__.update(w.__dict__)
+    w2.port, w2.proc = free_port(), None
     try:
         asyncio.run(produce(kafka, w, events[:half]))
         time.sleep(1.0)  # let it process part of the stream and write state
         w.kill()
         asyncio.run(produce(kafka, w, events[half:]))
-        w2 = Worker.__new__(Worker)
-        w2.__dict__.update(w.__dict__)
-        w2.port = free_port()
         w2.start()
         wait_watermark_past(w2, newest)
         got = live_records(kafka, w2, newest)
     finally:
         w.stop()
+        w2.stop()   # the restarted one too: a test must not leave a worker running
     assert got == expected
 
 
