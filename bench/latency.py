@@ -359,14 +359,14 @@ class TimedWebhook:
 
 
 def start_alerting(tmp: Path, worker: Worker, webhook: TimedWebhook, daemons: list):
-    """Debian Alertmanager + Prometheus as in tests/monitoring/test_alert_pipeline.py (added to
+    """Debian Alertmanager + Prometheus (tests/monitoring/daemons.py), as the alert test has them (added to
     `daemons` as they start, for the caller to stop); returns Prometheus."""
     from urllib.parse import urlsplit
 
     import yaml
 
-    from tests.monitoring import ALERTMANAGER_CONFIG, RULES, require_binary
-    from tests.monitoring.test_alert_pipeline import Daemon, free_port
+    from tests.monitoring import ALERTMANAGER_CONFIG, require_binary
+    from tests.monitoring.daemons import Daemon, free_port, start_prometheus
 
     config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
     for receiver in config["receivers"]:
@@ -382,29 +382,12 @@ def start_alerting(tmp: Path, worker: Worker, webhook: TimedWebhook, daemons: li
         f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="],
         tmp / "alertmanager.log", f"http://127.0.0.1:{am_port}/-/ready")
     daemons.append(am)
-    rules = yaml.safe_load(RULES.read_text())
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if rule.get("alert") == "TicketsBreaching":
-                rule["for"] = "0s"
-    (tmp / "slawatch.rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
-    prom_config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(tmp / "slawatch.rules.yml")],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]},
-        "scrape_configs": [{"job_name": "slawatch",
-                            "static_configs": [{"targets": [f"127.0.0.1:{worker.port}"]}]}],
-    }
-    (tmp / "prometheus.yml").write_text(yaml.safe_dump(prom_config, sort_keys=False))
-    prom_port = free_port()
-    prom = Daemon("prometheus", [
-        require_binary("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
-        f"--storage.tsdb.path={tmp / 'prom-data'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
-        tmp / "prometheus.log", f"http://127.0.0.1:{prom_port}/-/ready")
+    prom = start_prometheus(tmp, [{"job_name": "slawatch",
+                                   "static_configs": [{"targets": [f"127.0.0.1:{worker.port}"]}]}],
+                            fast_alerts={"TicketsBreaching"}, alertmanager=f"127.0.0.1:{am_port}")
     daemons.append(prom)
     am.wait_ready()
     prom.wait_ready()
-    prom.url = f"http://127.0.0.1:{prom_port}"
     return prom
 
 

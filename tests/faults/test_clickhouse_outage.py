@@ -20,12 +20,10 @@ import time
 import urllib.parse
 
 import pytest
-import yaml
 
 from tests.integration.test_live_pipeline import (Worker, generated, live_records, produce,
                                                   replay_records, wait_watermark_past)
-from tests.monitoring import RULES, require_binary
-from tests.monitoring.test_alert_pipeline import Daemon, free_port, http_get
+from tests.monitoring.daemons import Daemon, http_get, start_prometheus
 from tests.sinks import closed_port
 
 from . import SOAK
@@ -41,28 +39,13 @@ def prometheus_for(tmp_path):
     daemons = []
 
     def start(target_url: str) -> Daemon:
-        binary = require_binary("prometheus")
-        rules = yaml.safe_load(RULES.read_text())
-        for group in rules["groups"]:
-            for rule in group["rules"]:
-                if rule.get("alert") == "SinkFailing" or (rule.get("alert") == "SinkOutage"
-                                                          and not SOAK):
-                    rule["for"] = "0s"
-        (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
         target = urllib.parse.urlsplit(target_url)
-        config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-                  "rule_files": [str(tmp_path / "rules.yml")],
-                  "scrape_configs": [{"job_name": "slawatch-sink", "metrics_path": target.path,
-                                      "static_configs": [{"targets": [target.netloc]}]}]}
-        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-        port = free_port()
-        d = Daemon("prometheus", [binary, f"--config.file={tmp_path / 'prometheus.yml'}",
-                                  f"--storage.tsdb.path={tmp_path / 'prom'}",
-                                  f"--web.listen-address=127.0.0.1:{port}"],
-                   tmp_path / "prometheus.log", f"http://127.0.0.1:{port}/-/ready")
+        fast = {"SinkFailing"} if SOAK else {"SinkFailing", "SinkOutage"}
+        d = start_prometheus(tmp_path / "prometheus",
+                             [{"job_name": "slawatch-sink", "metrics_path": target.path,
+                               "static_configs": [{"targets": [target.netloc]}]}], fast_alerts=fast)
         daemons.append(d)
         d.wait_ready()
-        d.url = f"http://127.0.0.1:{port}"
         return d
 
     yield start

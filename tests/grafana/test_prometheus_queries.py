@@ -23,14 +23,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import yaml
 from aiokafka import AIOKafkaProducer
 
 from streams.broker import EmbeddedBroker
 from streams.generator import GeneratorConfig, generate
 from tests.integration.test_live_pipeline import Worker, free_port, produce
-from tests.monitoring import RULES, require_binary
-from tests.monitoring.test_alert_pipeline import Daemon
+from tests.monitoring.daemons import Daemon, start_prometheus
 
 from .dashboards import queries_of
 from .macros import ALL, expand_promql
@@ -112,23 +110,12 @@ def wait_for_events(worker: Worker, n: int, timeout: float = 30) -> None:
         time.sleep(0.2)
 
 
-def start_prometheus(tmp: Path, worker_port: int, sink_port: int) -> Daemon:
-    config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES)],
-        "scrape_configs": [
-            {"job_name": "slawatch", "static_configs": [{"targets": [f"127.0.0.1:{worker_port}"]}]},
-            {"job_name": "slawatch-sink", "static_configs": [{"targets": [f"127.0.0.1:{sink_port}"]}]},
-        ],
-    }
-    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    port = free_port()
-    daemon = Daemon("prometheus", [
-        require_binary("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
-        f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-    ], tmp / "prometheus.log", f"http://127.0.0.1:{port}/-/ready")
-    daemon.url = f"http://127.0.0.1:{port}"
-    return daemon
+def start_prometheus_on(tmp: Path, worker_port: int, sink_port: int) -> Daemon:
+    """The shipped rules as they are, scraping one worker (job slawatch) and the sink."""
+    return start_prometheus(tmp, [
+        {"job_name": "slawatch", "static_configs": [{"targets": [f"127.0.0.1:{worker_port}"]}]},
+        {"job_name": "slawatch-sink", "static_configs": [{"targets": [f"127.0.0.1:{sink_port}"]}]},
+    ])
 
 
 async def produce_raw(kafka: EmbeddedBroker, topic: str, values: list[bytes]) -> None:
@@ -152,7 +139,7 @@ def prometheus(tmp_path_factory):
         try:
             worker.start()
             sink = Sink(kafka, worker, tmp)
-            prom = start_prometheus(tmp, worker.port, sink.port)
+            prom = start_prometheus_on(tmp, worker.port, sink.port)
             sink.wait_ready()
             prom.wait_ready()
             now = datetime.now(timezone.utc)

@@ -17,20 +17,16 @@ from __future__ import annotations
 
 import json
 import queue
-import socket
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from . import ALERTMANAGER_CONFIG, RULES, require_binary
+from . import ALERTMANAGER_CONFIG, require_binary
+from .daemons import Daemon, free_port, http_get, start_prometheus
 
 DEADLINE_S = 60
 # Alerts whose `for:` is zeroed in the test copy of the rules.
@@ -38,53 +34,6 @@ FAST_ALERTS = {"TicketsBreaching"}
 
 
 # ---------------------------------------------------------------------------- helpers
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(url: str, timeout: float = 2.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return resp.read()
-
-
-class Daemon:
-    """A child process with its output in a log file; stopped (TERM, then KILL) by stop()."""
-
-    def __init__(self, name: str, cmd: list[str], log: Path, ready_url: str) -> None:
-        self.name, self.log, self.ready_url = name, log, ready_url
-        self._log_fh = open(log, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self._log_fh, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                pytest.fail(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
-            try:
-                http_get(self.ready_url, timeout=1.0)
-                return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
-        pytest.fail(f"{self.name} not ready at {self.ready_url} after {timeout}s:\n{self.tail()}")
-
-    def tail(self, n: int = 40) -> str:
-        self._log_fh.flush()
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log_fh.close()
-
-
 class Webhook:
     """Tiny Alertmanager webhook receiver: every POST body (JSON) with its path."""
 
@@ -195,38 +144,14 @@ def alertmanager(tmp_path_factory, webhook):
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory, alertmanager, metrics_target_url):
-    binary = require_binary("prometheus")
-    tmp = tmp_path_factory.mktemp("prometheus")
-    rules = yaml.safe_load(RULES.read_text())
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if rule.get("alert") in FAST_ALERTS:
-                rule["for"] = "0s"
-    (tmp / "slawatch.rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
     target = urlsplit(metrics_target_url)
-    config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(tmp / "slawatch.rules.yml")],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [urlsplit(alertmanager.url).netloc]}]}]},
-        "scrape_configs": [{
-            "job_name": "slawatch",
-            "scheme": target.scheme,
-            "metrics_path": target.path or "/metrics",
-            "static_configs": [{"targets": [target.netloc]}],
-        }],
-    }
-    (tmp / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    port = free_port()
-    daemon = Daemon("prometheus", [
-        binary,
-        f"--config.file={tmp / 'prometheus.yml'}",
-        f"--storage.tsdb.path={tmp / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
-        "--log.level=info",
-    ], tmp / "prometheus.log", f"http://127.0.0.1:{port}/-/ready")
+    daemon = start_prometheus(
+        tmp_path_factory.mktemp("prometheus"),
+        [{"job_name": "slawatch", "scheme": target.scheme, "metrics_path": target.path or "/metrics",
+          "static_configs": [{"targets": [target.netloc]}]}],
+        fast_alerts=FAST_ALERTS, alertmanager=urlsplit(alertmanager.url).netloc)
     try:
         daemon.wait_ready()
-        daemon.url = f"http://127.0.0.1:{port}"
         yield daemon
     finally:
         daemon.stop()
