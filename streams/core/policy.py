@@ -608,7 +608,15 @@ def _allowed_keys(loc: Loc) -> tuple[str, ...]:
     return tuple(model.model_fields) if model is not None else ()
 
 
-def _pydantic_problems(exc: ValidationError) -> list[tuple[Loc, str]]:
+_MAPPING_ERRORS = ("model_type", "dict_type", "model_attributes_type")
+
+
+def pydantic_problems(exc: ValidationError,
+                      refine: Callable[[Loc, str, Any, str], str]) -> list[tuple[Loc, str]]:
+    """pydantic's errors as (key path, problem) pairs in the words of a rules file.
+
+    Shared by the policy and the QA rules loaders: `refine(loc, kind, value, message)` turns the
+    common wording into the file's own (allowed keys, hints)."""
     out: list[tuple[Loc, str]] = []
     for err in exc.errors():
         loc, kind, value = tuple(err["loc"]), err["type"], err.get("input")
@@ -619,31 +627,39 @@ def _pydantic_problems(exc: ValidationError) -> list[tuple[Loc, str]]:
             out.extend((loc + tuple(sub), msg) for sub, msg in ctx["problems"])
             continue
         if kind == "extra_forbidden":
-            allowed = _allowed_keys(loc[:-1])
             msg = f"unknown key '{loc[-1]}'"
-            if allowed:
-                msg += f" (allowed: {', '.join(allowed)})" + _did_you_mean(str(loc[-1]), allowed)
         elif kind == "missing":
             msg = f"missing required key '{loc[-1]}'"
-            if loc[-1] == "match":
-                msg += " (use match: {} to match everything)"
-        elif kind in ("model_type", "dict_type", "model_attributes_type"):
+        elif kind in _MAPPING_ERRORS:
             msg = f"must be a mapping, got {_show(value)}"
-            if loc and loc[-1] == "match":
-                msg += " (use match: {} to match everything)"
-        elif kind == "list_type":
-            msg = f"must be a list, got {_show(value)}"
         elif kind.startswith("bool"):
             msg = f"must be true or false, got {_show(value)}"
         elif kind == "value_error":
             msg = str(ctx.get("error", err["msg"]))
         else:
             msg = err["msg"]
-        if not loc:
-            msg = msg.replace("must be a mapping", "the file must be a mapping with keys "
-                              "calendars, policies", 1)
-        out.append((loc, msg))
+        out.append((loc, refine(loc, kind, value, msg)))
     return out
+
+
+def _policy_wording(loc: Loc, kind: str, value: Any, msg: str) -> str:
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        if allowed:
+            msg += f" (allowed: {', '.join(allowed)})" + _did_you_mean(str(loc[-1]), allowed)
+    elif kind == "missing" or kind in _MAPPING_ERRORS:
+        if loc and loc[-1] == "match":
+            msg += " (use match: {} to match everything)"
+    elif kind == "list_type":
+        msg = f"must be a list, got {_show(value)}"
+    if not loc:
+        msg = msg.replace("must be a mapping", "the file must be a mapping with keys "
+                          "calendars, policies", 1)
+    return msg
+
+
+def _pydantic_problems(exc: ValidationError) -> list[tuple[Loc, str]]:
+    return pydantic_problems(exc, _policy_wording)
 
 
 def _cross_checks(data: Any, lines: dict[Loc, int]) -> list[tuple[Loc, str]]:

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from .policy import (
+    _MAPPING_ERRORS,
     Loc,
     PolicyError,
     _did_you_mean,
@@ -35,6 +36,7 @@ from .policy import (
     _text,
     _version,
     parse_rules_yaml,
+    pydantic_problems,
     read_rules_file,
 )
 
@@ -331,39 +333,24 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
     return model
 
 
+def _qa_wording(loc: Loc, kind: str, value: Any, msg: str) -> str:
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        allowed = tuple(model.model_fields) if model is not None else ()
+        what = "targeted pool" if loc[:-1] == ("targeted",) else "key"
+        msg = f"unknown {what} '{loc[-1]}'"
+        if allowed:
+            msg += f" (allowed: {', '.join(allowed)})" + _did_you_mean(str(loc[-1]), allowed)
+    elif kind in _MAPPING_ERRORS:
+        if loc and loc[0] == "targeted" and len(loc) == 2:
+            msg = f"must be true, false or a mapping of settings, got {_show(value)}"
+        elif not loc:
+            msg = f"the file must be a mapping with keys version, seed, rate, ..., got {_show(value)}"
+    return msg
+
+
 def _pydantic_problems(exc: ValidationError) -> list[tuple[Loc, str]]:
-    out: list[tuple[Loc, str]] = []
-    for err in exc.errors():
-        loc, kind, value = tuple(err["loc"]), err["type"], err.get("input")
-        if "[key]" in loc:
-            continue  # non-text keys are reported by the YAML walk, with their line
-        ctx = err.get("ctx") or {}
-        if kind == "slawatch":
-            out.extend((loc + tuple(sub), msg) for sub, msg in ctx["problems"])
-            continue
-        if kind == "extra_forbidden":
-            model = _model_at(loc[:-1])
-            allowed = tuple(model.model_fields) if model is not None else ()
-            what = "targeted pool" if loc[:-1] == ("targeted",) else "key"
-            msg = f"unknown {what} '{loc[-1]}'"
-            if allowed:
-                msg += f" (allowed: {', '.join(allowed)})" + _did_you_mean(str(loc[-1]), allowed)
-        elif kind == "missing":
-            msg = f"missing required key '{loc[-1]}'"
-        elif kind in ("model_type", "dict_type", "model_attributes_type"):
-            msg = f"must be a mapping, got {_show(value)}"
-            if loc and loc[0] == "targeted" and len(loc) == 2:
-                msg = f"must be true, false or a mapping of settings, got {_show(value)}"
-            elif not loc:
-                msg = f"the file must be a mapping with keys version, seed, rate, ..., got {_show(value)}"
-        elif kind.startswith("bool"):
-            msg = f"must be true or false, got {_show(value)}"
-        elif kind == "value_error":
-            msg = str(ctx.get("error", err["msg"]))
-        else:
-            msg = err["msg"]
-        out.append((loc, msg))
-    return out
+    return pydantic_problems(exc, _qa_wording)
 
 
 # --------------------------------------------------------------------------- loading
