@@ -286,6 +286,7 @@ class LiveQA:
         for e in entities:
             for t, seq, raw in e.items:
                 items.append((t, seq, decode_event(raw)))
+        items.sort(key=lambda item: (item[0], item[1]))  # `run` keeps ties in list order
         until = max(e.last_t for e in entities)
         records, _, _, _ = replay_run(items, self.policies, until)
         return records

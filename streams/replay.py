@@ -17,7 +17,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator
 from .core.engine import SlaEngine
 from .core.events import EventError, decode_event
 from .core.policy import PolicySet
-from .core.records import SlaRecord
+from .core.records import SlaRecord, encode_records
 from .core.timeutil import EPOCH
 
 _ONE_US = timedelta(microseconds=1)
@@ -58,12 +58,14 @@ def read_events(lines: Iterable[bytes], on_invalid: Callable[[int, str], None],
 
 def run(items: list[tuple[int, int, object]], policies: PolicySet,
         until_us: int | None = None) -> tuple[list[SlaRecord], SlaEngine, int, int | None]:
-    """Apply decoded events in (time, line) order, end the clock at `until_us`; sorted records.
+    """Apply decoded events in time order, end the clock at `until_us`; sorted records.
+
+    Events of equal time are applied in their order in `items` (`read_events` gives file order).
 
     Returns the records, the engine (for its counters), how many events lay after the end of
     the clock, and that end (`until_us`, or the newest event time by default).
     """
-    items.sort(key=itemgetter(0, 1))
+    items.sort(key=itemgetter(0))  # stable: ties stay in file (line) order
     if until_us is None:
         until_us = items[-1][0] if items else None
     engine = SlaEngine(policies)
@@ -124,14 +126,15 @@ class _Counter:
 
 def write_records(records: Iterable[SlaRecord], out: BinaryIO, extended: bool = False) -> int:
     n = 0
-    buf = []
-    for rec in records:
-        buf.append(rec.to_json(extended))
-        n += 1
-        if len(buf) >= 4096:
-            out.write(b"".join(buf))
-            buf.clear()
-    out.write(b"".join(buf))
+
+    def counted() -> Iterator[SlaRecord]:
+        nonlocal n
+        for rec in records:
+            n += 1
+            yield rec
+
+    for chunk in encode_records(counted(), extended):
+        out.write(chunk)
     return n
 
 

@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +21,7 @@ except ImportError:  # running without the project installed / pythonpath config
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from streams.core.events import (  # noqa: E402
+    EVENT_CLASSES,
     EVENT_TYPES,
     ConversationAssigned,
     ConversationEnded,
@@ -89,6 +91,12 @@ def raw(type_: str, **changes) -> bytes:
     return json.dumps(doc, ensure_ascii=False).encode()
 
 
+def fields_of(event) -> dict:
+    """The contract fields of a decoded event, whichever class carries it (decode_event returns
+    the msgspec Struct on its fast path, the pydantic model on its fallback)."""
+    return {name: getattr(event, name) for name in EVENT_CLASSES[event.type].model_fields}
+
+
 def error(data: bytes | str, **kw) -> EventError:
     with pytest.raises(EventError) as info:
         decode_event(data, **kw)
@@ -107,7 +115,7 @@ def test_event_types_are_the_twelve_contract_types():
 def test_every_type_decodes(type_):
     cls, fields = VALID[type_]
     event = decode_event(raw(type_))
-    assert type(event) is cls
+    assert type(event).__name__ == cls.__name__
     assert event.type == type_
     for key, value in fields.items():
         if key == "occurred_at":
@@ -122,7 +130,7 @@ def test_every_type_decodes(type_):
 
 def test_contract_examples_decode_from_bytes_and_str():
     created = decode_event(CONTRACT_EXAMPLES[0].encode())
-    assert isinstance(created, TicketCreated)
+    assert created.type == "ticket.created"
     assert (created.event_id, created.ticket_id, created.channel, created.priority, created.category) == (
         "e1", "T1", "web", "urgent", "payment")
     assert (created.customer_id, created.customer_tier, created.conversation_id, created.group) == (
@@ -130,7 +138,7 @@ def test_contract_examples_decode_from_bytes_and_str():
     assert created.entity_id == "T1" and created.kind == "ticket"
 
     comment = decode_event(CONTRACT_EXAMPLES[1])  # str input
-    assert isinstance(comment, TicketComment)
+    assert comment.type == "ticket.comment"
     assert comment.text == "您好，很高兴为您服务"
     assert comment.public is True and comment.author_id == "A7" and comment.author_role == "agent"
     assert comment.occurred_at == datetime(2026, 11, 11, 1, 40, tzinfo=timezone.utc)
@@ -166,15 +174,18 @@ def test_schema_version():
 def test_extra_fields_ignored():
     event = decode_event(raw("conversation.ended", sentiment="angry", nested={"a": [1, 2]}, outcome="timeout"))
     assert event.outcome == "timeout"
-    assert not hasattr(event, "sentiment")
-    assert "sentiment" not in event.model_dump()
+    assert not hasattr(event, "sentiment") and not hasattr(event, "nested")
+    assert "sentiment" not in msgspec.structs.asdict(event)
 
 
 def test_events_are_frozen_and_hashable():
     event = decode_event(raw("ticket.status_changed"))
-    with pytest.raises(ValidationError):
+    with pytest.raises(AttributeError):
         event.status = "closed"
     assert hash(event) == hash(decode_event(raw("ticket.status_changed")))
+    model = TicketStatusChanged.model_validate_json(raw("ticket.status_changed"))
+    with pytest.raises(ValidationError):
+        model.status = "closed"
 
 
 @pytest.mark.parametrize("stamp,expected", [
@@ -191,16 +202,19 @@ def test_rfc3339_timestamps_accepted(stamp, expected):
 @pytest.mark.parametrize("type_", list(VALID))
 def test_json_round_trip(type_):
     event = decode_event(raw(type_))
-    again = decode_event(event.model_dump_json())
+    again = decode_event(msgspec.json.encode(event))
     assert again == event and type(again) is type(event)
     assert again.occurred_at.utcoffset() == event.occurred_at.utcoffset()
+    # the schema of record serialises to the same event
+    model = EVENT_CLASSES[type_].model_validate_json(raw(type_))
+    assert fields_of(decode_event(model.model_dump_json())) == fields_of(model) == fields_of(event)
 
 
 def test_models_constructible_without_type():
     event = ConversationAssigned(event_id="x", occurred_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
                                  conversation_id="c", agent_id="a")
     assert event.type == "conversation.assigned"
-    assert decode_event(event.model_dump_json()) == event
+    assert fields_of(decode_event(event.model_dump_json())) == fields_of(event)
     # Python-mode validation applies the same timestamp rules as JSON
     fields = {"event_id": "x", "conversation_id": "c", "agent_id": "a"}
     assert ConversationAssigned.model_validate({**fields, "occurred_at": TS}).occurred_at == \

@@ -47,3 +47,21 @@ def test_warnings_for_different_fractions_have_distinct_ids():
     b = rec(status="warning", fraction=0.8)
     assert a.record_id != b.record_id
     assert a.to_dict(extended=True)["warn_fraction"] == 0.5
+
+
+@pytest.mark.parametrize("extended", [False, True])
+def test_encode_records_is_to_json_of_each_record_in_chunks(extended):
+    from streams.core.records import encode_records
+    records = [rec(entity_id=f"T{i}", elapsed_us=i * 999_999, deadline_us=None if i % 3 else 1_762_045_245_000_001,
+                   fraction=0.5 if i % 2 else None) for i in range(300)]
+    chunks = [bytes(c) for c in encode_records(records, extended, chunk_bytes=4096)]
+    assert len(chunks) > 5 and all(c.endswith(b"\n") for c in chunks)
+    assert b"".join(chunks) == b"".join(r.to_json(extended) for r in records)
+    lines = b"".join(chunks).splitlines()
+    assert [orjson.loads(x) for x in lines] == [r.to_dict(extended) for r in records]
+
+
+def test_json_keeps_the_contract_field_order_and_utc_z():
+    line = rec(at_us=1_762_045_242_000_123).to_json()
+    assert list(orjson.loads(line)) == list(RECORD_FIELDS)
+    assert b'"at":"2025-11-02T01:00:42.000123Z"' in line
