@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from streams.core.timeutil import format_us
 from streams.service import wait_or_stop
@@ -149,7 +150,8 @@ class KafkaClickHouseSink:
         self.companions: list[asyncio.Task] = []
         self.stats: dict[str, Any] = {"messages": 0, "batches": 0, "commits": 0,
                                       "commit_failures": 0, "write_failures": 0,
-                                      "outage": False, "pending": 0, "last_error": None}
+                                      "outage": False, "pending": 0, "last_error": None,
+                                      "broker_unreachable": False, "broker_start_failures": 0}
 
     @property
     def group_id(self) -> str:
@@ -171,14 +173,9 @@ class KafkaClickHouseSink:
             await asyncio.to_thread(self.sink.close)
             return
         self.ready.set()
-        self.consumer = AIOKafkaConsumer(
-            *self.topics, bootstrap_servers=s.bootstrap_servers(), group_id=self.group_id,
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            session_timeout_ms=int(s.broker_session_timeout_s * 1000),
-            heartbeat_interval_ms=max(100, int(s.broker_session_timeout_s * 200)),
-            max_poll_records=self.batch_rows, max_partition_fetch_bytes=4 << 20,
-            **s.kafka_credentials())
-        await self.consumer.start()
+        if not await self._start_consumer(stop):
+            await asyncio.to_thread(self.sink.close)
+            return
         batch = _Batch()
         try:
             while not stop.is_set():
@@ -205,6 +202,35 @@ class KafkaClickHouseSink:
             if self.companions:
                 await asyncio.gather(*self.companions, return_exceptions=True)
             await asyncio.to_thread(self.sink.close)
+
+    async def _start_consumer(self, stop: asyncio.Event) -> bool:
+        """Join the group, retrying while the broker is unreachable, as ClickHouse is waited for
+        above (a sink started before Kafka, or during a broker outage, must not exit). False:
+        stopped first."""
+        s = self.settings
+        delay = self.backoff_s
+        while True:
+            consumer = AIOKafkaConsumer(
+                *self.topics, bootstrap_servers=s.bootstrap_servers(), group_id=self.group_id,
+                enable_auto_commit=False, auto_offset_reset="earliest",
+                session_timeout_ms=int(s.broker_session_timeout_s * 1000),
+                heartbeat_interval_ms=max(100, int(s.broker_session_timeout_s * 200)),
+                max_poll_records=self.batch_rows, max_partition_fetch_bytes=4 << 20,
+                **s.kafka_credentials())
+            try:
+                await consumer.start()
+                self.consumer = consumer
+                self.stats["broker_unreachable"] = False
+                return True
+            except KafkaError as exc:
+                await consumer.stop()  # a fresh client per attempt: a failed start is not reusable
+                self.stats["broker_unreachable"] = True
+                self.stats["broker_start_failures"] += 1
+                self.stats["last_error"] = f"Kafka: {exc}"
+                log.error("Kafka unreachable at start-up (%s); retrying in %.1fs", exc, delay)
+            if await wait_or_stop(stop, delay):
+                return False
+            delay = min(delay * 2, self.backoff_max_s)
 
     def _prepare(self) -> None:
         self.sink.connect()
@@ -389,7 +415,7 @@ async def start_http(runner: KafkaClickHouseSink, settings: Settings, qa=None):
         return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def health(request):
-        body = {"ok": not runner.stats["outage"]}
+        body = {"ok": not runner.stats["outage"] and not runner.stats["broker_unreachable"]}
         if qa is not None:
             body["qa"] = {"up": bool(qa.stats.get("up")), "last_error": qa.stats["last_error"]}
             body["ok"] = body["ok"] and (body["qa"]["up"] or not runner.ready.is_set())

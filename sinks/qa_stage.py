@@ -104,19 +104,38 @@ class QAStage:
 
     # ------------------------------------------------------------------ run
 
+    async def _start_consumer(self, stop: asyncio.Event) -> bool:
+        """Join the group, retrying while the broker is unreachable (a sink started before
+        Kafka, or during an outage); False: stopped first."""
+        s = self.settings
+        delay = self.backoff_s
+        while True:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=s.bootstrap_servers(), group_id=self.group_id,
+                enable_auto_commit=False, auto_offset_reset="earliest",
+                session_timeout_ms=int(s.broker_session_timeout_s * 1000),
+                heartbeat_interval_ms=max(100, int(s.broker_session_timeout_s * 200)),
+                **s.kafka_credentials())
+            consumer.subscribe(self.topics, listener=_Revoked(self))
+            try:
+                await consumer.start()
+                self.consumer = consumer
+                return True
+            except KafkaError as exc:
+                await consumer.stop()  # a failed start is not reusable: a fresh client next
+                self.stats["last_error"] = f"Kafka: {exc}"
+                log.error("QA stage: Kafka unreachable at start-up (%s); retrying in %.1fs", exc, delay)
+            if await wait_or_stop(stop, delay):
+                return False
+            delay = min(delay * 2, self.backoff_max_s)
+
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
         last = await asyncio.to_thread(self.sink.last_qa_boundary, s.qa_tz)
         if last is not None:
             self.live.restore(last)
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.bootstrap_servers(), group_id=self.group_id,
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            session_timeout_ms=int(s.broker_session_timeout_s * 1000),
-            heartbeat_interval_ms=max(100, int(s.broker_session_timeout_s * 200)),
-            **s.kafka_credentials())
-        self.consumer.subscribe(self.topics, listener=_Revoked(self))
-        await self.consumer.start()
+        if not await self._start_consumer(stop):
+            return
         last_data = time.monotonic()
         last_commit = time.monotonic()
         delay = self.backoff_s

@@ -56,12 +56,30 @@ def test_worker_and_sink_survive_a_broker_outage(pipeline):
     broker.stop()
     for _ in range(DOWN_S):
         time.sleep(1)
-        assert w.proc.poll() is None and sink.proc.poll() is None
+        assert w.proc.poll() is None, w.log.read_text()[-3000:]
+        assert sink.proc.poll() is None, sink.log.read_text()[-3000:]
         assert get_json(f"http://127.0.0.1:{w.port}/health")["partitions"] >= 0
         assert sink.health() is not None
     broker.restart()  # the same port again
     time.sleep(3)
     assert w.proc.poll() is None and sink.proc.poll() is None
+
+
+@pytest.mark.slow
+def test_a_sink_started_while_the_broker_is_down_waits_for_it(pipeline):
+    """Started during an outage (or before Kafka), the sink stays up, says why it is not ok,
+    and joins once the broker is back: it used to exit on the failed bootstrap."""
+    broker, w, sink = pipeline
+    sink.stop()
+    broker.stop()
+    sink.start(wait=True)
+    for _ in range(3):
+        time.sleep(1)
+        health = sink.health()  # asserts the process is alive
+        assert health["ok"] is False
+    assert "slawatch" in sink.metrics()
+    broker.restart()
+    until(lambda: sink.health()["ok"] is True, 30, "the sink to join the restarted broker")
 
 
 async def produce_to(broker: EmbeddedBroker, topic: str, partition: int, ev: dict) -> None:
