@@ -292,9 +292,13 @@ class SlaEngine:
         evicted = []
         ended = self._ended
         conversations = self.entities["conversation"]
-        for cid, ended_at in list(ended.items()):
+        due = []
+        # Not over a copy of `ended`: called every tick, and copying it was O(all ended).
+        for cid, ended_at in ended.items():
             if ended_at >= before:
                 break  # insertion order is end order (event-time order, late events aside)
+            due.append(cid)
+        for cid in due:
             del ended[cid]
             e = conversations.pop(cid, None)
             if e is not None:

@@ -509,3 +509,15 @@ def test_observe_record_is_cheap():
     per = (time.perf_counter() - t) / len(recs)
     # A few µs on any machine; the bound is loose so that a busy CI host does not flake.
     assert per < 50e-6, f"{per * 1e6:.1f} µs per record"
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 1e6)), max_size=400),
+       qs=st.lists(st.floats(0, 1), min_size=1, max_size=5))
+def test_quantile_values_equal_the_sketch_libraries_own(values, qs):
+    from streams.core.metrics import _new_sketch, quantile_values
+    sketch = _new_sketch()
+    for v in values:
+        sketch.add(v)
+    assert quantile_values(sketch, qs + [0.0, 0.5, 0.9, 0.99, 1.0]) == \
+        [sketch.get_quantile_value(q) for q in qs + [0.0, 0.5, 0.9, 0.99, 1.0]]
