@@ -30,10 +30,9 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 
 from streams.core.timeutil import format_us
-from streams.service import wait_or_stop
+from streams.service import start_until_up, wait_or_stop
 from streams.settings import Settings
 
 from .clickhouse import ClickHouseSink, SinkUnavailable
@@ -208,29 +207,25 @@ class KafkaClickHouseSink:
         above (a sink started before Kafka, or during a broker outage, must not exit). False:
         stopped first."""
         s = self.settings
-        delay = self.backoff_s
-        while True:
-            consumer = AIOKafkaConsumer(
+
+        def make() -> AIOKafkaConsumer:
+            return AIOKafkaConsumer(
                 *self.topics, bootstrap_servers=s.bootstrap_servers(), group_id=self.group_id,
                 enable_auto_commit=False, auto_offset_reset="earliest",
                 session_timeout_ms=int(s.broker_session_timeout_s * 1000),
                 heartbeat_interval_ms=max(100, int(s.broker_session_timeout_s * 200)),
                 max_poll_records=self.batch_rows, max_partition_fetch_bytes=4 << 20,
                 **s.kafka_credentials())
-            try:
-                await consumer.start()
-                self.consumer = consumer
-                self.stats["broker_unreachable"] = False
-                return True
-            except KafkaError as exc:
-                await consumer.stop()  # a fresh client per attempt: a failed start is not reusable
-                self.stats["broker_unreachable"] = True
-                self.stats["broker_start_failures"] += 1
-                self.stats["last_error"] = f"Kafka: {exc}"
-                log.error("Kafka unreachable at start-up (%s); retrying in %.1fs", exc, delay)
-            if await wait_or_stop(stop, delay):
-                return False
-            delay = min(delay * 2, self.backoff_max_s)
+
+        def failed(exc: Exception, delay: float) -> None:
+            self.stats["broker_unreachable"] = True
+            self.stats["broker_start_failures"] += 1
+            self.stats["last_error"] = f"Kafka: {exc}"
+            log.error("Kafka unreachable at start-up (%s); retrying in %.1fs", exc, delay)
+
+        self.consumer = await start_until_up(make, stop, self.backoff_s, self.backoff_max_s, failed)
+        self.stats["broker_unreachable"] = False
+        return self.consumer is not None
 
     def _prepare(self) -> None:
         self.sink.connect()

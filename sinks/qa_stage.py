@@ -31,7 +31,7 @@ from aiokafka.errors import KafkaError
 from streams.core.policy import load_policies
 from streams.core.qa_rules import load_qa_rules
 from streams.qa_live import LiveQA, QADayResult
-from streams.service import wait_or_stop
+from streams.service import start_until_up, wait_or_stop
 from streams.settings import Settings
 
 from .clickhouse import ClickHouseSink, SinkUnavailable
@@ -108,8 +108,8 @@ class QAStage:
         """Join the group, retrying while the broker is unreachable (a sink started before
         Kafka, or during an outage); False: stopped first."""
         s = self.settings
-        delay = self.backoff_s
-        while True:
+
+        def make() -> AIOKafkaConsumer:
             consumer = AIOKafkaConsumer(
                 bootstrap_servers=s.bootstrap_servers(), group_id=self.group_id,
                 enable_auto_commit=False, auto_offset_reset="earliest",
@@ -117,17 +117,14 @@ class QAStage:
                 heartbeat_interval_ms=max(100, int(s.broker_session_timeout_s * 200)),
                 **s.kafka_credentials())
             consumer.subscribe(self.topics, listener=_Revoked(self))
-            try:
-                await consumer.start()
-                self.consumer = consumer
-                return True
-            except KafkaError as exc:
-                await consumer.stop()  # a failed start is not reusable: a fresh client next
-                self.stats["last_error"] = f"Kafka: {exc}"
-                log.error("QA stage: Kafka unreachable at start-up (%s); retrying in %.1fs", exc, delay)
-            if await wait_or_stop(stop, delay):
-                return False
-            delay = min(delay * 2, self.backoff_max_s)
+            return consumer
+
+        def failed(exc: Exception, delay: float) -> None:
+            self.stats["last_error"] = f"Kafka: {exc}"
+            log.error("QA stage: Kafka unreachable at start-up (%s); retrying in %.1fs", exc, delay)
+
+        self.consumer = await start_until_up(make, stop, self.backoff_s, self.backoff_max_s, failed)
+        return self.consumer is not None
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings

@@ -30,6 +30,29 @@ async def wait_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     return True
 
 
+async def start_until_up(make: Callable, stop: asyncio.Event, backoff_s: float,
+                         backoff_max_s: float, on_failure: Callable[[Exception, float], None]):
+    """Start a fresh Kafka client from `make()` until one starts; None if `stop` came first.
+
+    A client whose start failed is not reusable (aiokafka keeps half its state), so each attempt
+    builds a new one. `on_failure(exc, delay)` reports each failure before the backoff.
+    """
+    from aiokafka.errors import KafkaError
+
+    delay = backoff_s
+    while True:
+        client = make()
+        try:
+            await client.start()
+            return client
+        except KafkaError as exc:
+            await client.stop()
+            on_failure(exc, delay)
+        if await wait_or_stop(stop, delay):
+            return None
+        delay = min(delay * 2, backoff_max_s)
+
+
 async def serve_http(routes: list[tuple[str, str, Callable]], host: str, port: int):
     """Start an aiohttp server for (method, path, handler) routes; returns it for `cleanup()`."""
     from aiohttp import web
