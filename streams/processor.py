@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import orjson
 
 from .core.engine import SlaEngine
-from .core.events import EventError, decode_event
+from .core.events import EventError, decode_event_at
 from .core.metrics import MetricWindows, entity_dims
 from .core.policy import PolicySet
 from .core.records import SlaRecord
 from .core.sequencer import Sequencer
 from .core.state import dump_entity
-from .core.timeutil import EPOCH, US, format_us
+from .core.timeutil import US, format_us
 
-_ONE_US = timedelta(microseconds=1)
 _REOPENABLE = ("solved", "closed")
 # Event types the metric windows count beyond what the SLA records carry (starts, ratings).
 _WINDOW_EVENTS = frozenset(("conversation.started", "ticket.created", "conversation.rated",
@@ -99,10 +97,9 @@ class PartitionProcessor:
             token = offset
         self.counts["received"] += 1
         try:
-            ev = decode_event(raw)
+            ev, t = decode_event_at(raw)
         except EventError as exc:
             return self._reject(offset, raw, wall_us, exc.code, exc.reason, "invalid", token)
-        t = (ev.occurred_at - EPOCH) // _ONE_US
         if t > wall_us + self.future_skew:
             return self._reject(offset, raw, wall_us, "future_timestamp",
                                 f"occurred_at {format_us(t)} is more than {self.future_skew / US:g} s "

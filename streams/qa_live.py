@@ -28,17 +28,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from typing import Hashable
 from zoneinfo import ZoneInfo
 
 import orjson
 
-from .core.events import EventError, decode_event
+from .core.events import EventError, decode_event, decode_event_at
 from .core.policy import PolicySet
 from .core.qa_checks import QAChecker
 from .core.qa_rules import QARules
-from .core.timeutil import EPOCH
+
 from .core.qa_sampler import QASampler
 from .qa_day import DEFAULT_TZ, entity_queues, run_qa_day, sample_rows, summaries_from_events
 from .replay import run as replay_run
@@ -46,7 +46,6 @@ from .replay import run as replay_run
 __all__ = ["LiveQA", "QADayResult"]
 
 US = 1_000_000
-_ONE_US = timedelta(microseconds=1)
 # Events after which an entity may have ended: only these entities are summarised at a close.
 _ENDING = {"conversation.ended", "ticket.status_changed"}
 # Events that may put an ended entity into a targeted pool (or end it): worth an early look.
@@ -112,7 +111,7 @@ class LiveQA:
         if raw is None:
             return False
         try:
-            ev = decode_event(raw)
+            ev, t = decode_event_at(raw)
         except EventError:
             self.stats["invalid"] += 1
             return False
@@ -127,7 +126,6 @@ class LiveQA:
             self.stats["duplicates"] += 1
             return True
         ent.ids.add(ev.event_id)
-        t = (ev.occurred_at - EPOCH) // _ONE_US
         self._seq += 1
         ent.items.append((t, self._seq, raw))
         ent.last_t = max(ent.last_t, t)

@@ -10,17 +10,13 @@ import gc
 import os
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from datetime import timedelta
 from operator import itemgetter
 from typing import BinaryIO, Callable, Iterable, Iterator
 
 from .core.engine import SlaEngine
-from .core.events import EventError, decode_event
+from .core.events import EventError, decode_event_at
 from .core.policy import PolicySet
 from .core.records import SlaRecord, encode_records
-from .core.timeutil import EPOCH
-
-_ONE_US = timedelta(microseconds=1)
 
 
 @dataclass
@@ -42,17 +38,16 @@ def read_events(lines: Iterable[bytes], on_invalid: Callable[[int, str], None],
     """Decode lines into (event time µs, line number, event); invalid ones go to `on_invalid`."""
     items: list[tuple[int, int, object]] = []
     append = items.append
-    epoch, one_us = EPOCH, _ONE_US
     for n, line in enumerate(lines, 1):
         if on_line is not None:
             on_line(len(line))
         try:
-            ev = decode_event(line)
+            ev, t = decode_event_at(line)
         except EventError as exc:
             if line.strip():  # blank lines (e.g. a trailing newline) are not events
                 on_invalid(n, exc.reason)
             continue
-        append(((ev.occurred_at - epoch) // one_us, n, ev))  # timeutil.to_us, inlined: hot
+        append((t, n, ev))
     return items
 
 

@@ -15,7 +15,7 @@ may not.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
@@ -42,6 +42,7 @@ __all__ = [
     "Event",
     "EventError",
     "decode_event",
+    "decode_event_at",
     "decode_event_with_models",
     "ConversationStarted",
     "ConversationMessage",
@@ -433,6 +434,16 @@ def _from_validation_error(exc: ValidationError, raw: bytes) -> EventError:
 
 def decode_event(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
     """Decode one JSON event. Raises `EventError` (and nothing else) for any bad input."""
+    return decode_event_at(raw, max_bytes)[0]
+
+
+def decode_event_at(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Event, int]:
+    """`decode_event`, and the event's time in µs since the epoch (what the engine runs on).
+
+    The hot paths (replay, worker, live QA) use this: on the fast path the µs come from the
+    validated timestamp's fields and its offset text, ~3x cheaper than subtracting aware
+    datetimes (pydantic-core's `TzInfo.utcoffset` is slow and that costs two calls).
+    """
     if type(raw) is not bytes:
         if isinstance(raw, str):
             try:
@@ -455,12 +466,32 @@ def decode_event(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
             # the whole message (the models do). ASCII, most traffic, costs nothing here.
             raw.decode("utf-8")
         event = _struct_decoder.decode(raw)
-        _force_setattr(event, "occurred_at", _validate_timestamp(event.occurred_at))
+        text = event.occurred_at
+        at = _validate_timestamp(text)
+        _force_setattr(event, "occurred_at", at)
     except (_MsgspecError, ValidationError, RecursionError, UnicodeDecodeError):
         # Rejected by the fast path (RecursionError: msgspec's nesting limit, lower than the
         # models' parser's): the models decide, and word the reason.
-        event = _decode_with_models(raw)
-    return _in_range(event)
+        event = _in_range(_decode_with_models(raw))
+        return event, (event.occurred_at - _EARLIEST) // _ONE_US
+    return _in_range(event), _us_from_text(at, text)
+
+
+_EPOCH_ORDINAL = _EARLIEST.toordinal()
+_ONE_US = timedelta(microseconds=1)
+
+
+def _us_from_text(at: datetime, text: str) -> int:
+    """µs since the epoch of `at`, parsed from `text` by `_validate_timestamp`: the pattern
+    guarantees `text` ends in `Z`/`z` or `±HH:MM` (a naive timestamp was rejected)."""
+    if text[-1] in "Zz":
+        offset = 0
+    else:
+        offset = int(text[-5:-3]) * 3600 + int(text[-2:]) * 60
+        if text[-6] == "-":
+            offset = -offset
+    return (((at.toordinal() - _EPOCH_ORDINAL) * 86400 + at.hour * 3600 + at.minute * 60
+             + at.second - offset) * 1_000_000 + at.microsecond)
 
 
 def decode_event_with_models(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:

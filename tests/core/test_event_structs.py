@@ -4,7 +4,7 @@ record (the pydantic models): same fields, and for any input the same outcome as
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import msgspec
 import orjson
@@ -17,8 +17,10 @@ from streams.core.events import (
     EVENT_CLASSES,
     EventError,
     decode_event,
+    decode_event_at,
     decode_event_with_models,
 )
+from streams.core.timeutil import EPOCH
 from streams.generator import GeneratorConfig, generate
 from tests.faults.fuzz import fuzzed_messages
 
@@ -34,6 +36,11 @@ def outcome(decode, raw: bytes):
 
 def same(raw: bytes) -> None:
     assert outcome(decode_event, raw) == outcome(decode_event_with_models, raw), raw[:300]
+    try:
+        ev, t = decode_event_at(raw)
+    except EventError:
+        return
+    assert t == (ev.occurred_at - EPOCH) // timedelta(microseconds=1), raw[:300]
 
 
 @pytest.mark.parametrize("type_", list(EVENT_CLASSES))
@@ -96,6 +103,24 @@ def test_any_mutation_of_a_valid_event_decodes_the_same_on_both_paths(type_, cha
     doc = {"type": type_, **{k: v for k, v in BASE.items() if k not in drop}}
     doc.update(changes)
     same(json.dumps(doc, ensure_ascii=False).encode())
+
+
+@settings(max_examples=3000, deadline=None)
+@given(at=st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(8998, 12, 30),
+                       timezones=st.timezones(no_cache=True) | st.just(timezone.utc)),
+       digits=st.integers(0, 9), sep=st.sampled_from("Tt "), zulu=st.sampled_from(["Z", "z", "+00:00", "-00:00"]))
+def test_event_time_in_us_from_any_rfc3339_form(at, digits, sep, zulu):
+    """decode_event_at's µs (parsed from the offset text) equal the datetime arithmetic."""
+    off = at.utcoffset()
+    if off is None or off % timedelta(minutes=1):
+        return  # RFC 3339 offsets are whole minutes
+    text = at.replace(tzinfo=None).isoformat(sep=sep, timespec="microseconds")[:26 if digits else 19]
+    if digits:
+        text = text[:20] + (text[20:] + "000")[:digits]
+    sign, mins = ("-" if off < timedelta(0) else "+"), abs(off) // timedelta(minutes=1)
+    text += zulu if not off and zulu else f"{sign}{mins // 60:02d}:{mins % 60:02d}"
+    same(orjson.dumps({"type": "ticket.rated", "event_id": "e", "ticket_id": "t", "score": 3,
+                       "occurred_at": text}))
 
 
 @pytest.mark.parametrize("raw", [
