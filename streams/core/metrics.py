@@ -172,9 +172,12 @@ def quantile_values(sketch: DDSketch, qs: list[float]) -> list[float | None]:
             out.append(0)
             continue
         if running is None:
-            running = list(accumulate(store.bins, initial=0.0))[1:]
+            # Only the populated keys: the empty bins around them add nothing to the count,
+            # and the store's array is padded in chunks of 128.
+            lo = store.min_key - store.offset
+            running = list(accumulate(store.bins[lo:store.max_key - store.offset + 1], initial=0.0))[1:]
         i = bisect_right(running, rank - zero)
-        key = i + store.offset if i < len(running) else store.max_key
+        key = i + store.min_key if i < len(running) else store.max_key
         out.append(sketch._mapping.value(key))
     return out
 
