@@ -137,7 +137,22 @@ def _sketch_from_state(d: dict[str, Any]) -> tuple[DDSketch | None, int]:
     return sketch, sum_us
 
 
+def _empty_summary(quantiles: bool) -> dict[str, Any]:
+    d: dict[str, Any] = {"count": 0, "sum": 0}
+    if quantiles:
+        d.update({"max": None, **{name: None for name, _ in QUANTILES}})
+    d["sketch"] = _sketch_state(None, 0)
+    return d
+
+
+# Two thirds of the cells a worker closes have no first response or no resolution: their
+# summaries are these constants, shared (read-only: they are only ever serialised).
+_EMPTY_SUMMARY = {True: _empty_summary(True), False: _empty_summary(False)}
+
+
 def _sketch_summary(sketch: DDSketch | None, sum_us: int, quantiles: bool) -> dict[str, Any]:
+    if sketch is None and not sum_us:
+        return _EMPTY_SUMMARY[quantiles]
     count = int(sketch.count) if sketch is not None else 0
     d: dict[str, Any] = {"count": count, "sum": seconds(sum_us)}
     if quantiles:
