@@ -478,6 +478,7 @@ def decode_event_at(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> tup
 
 
 _EPOCH_ORDINAL = _EARLIEST.toordinal()
+_OFFSETS: dict[str, int] = {}  # "+08:00" -> 28800 (seconds east of UTC)
 _ONE_US = timedelta(microseconds=1)
 
 
@@ -487,9 +488,14 @@ def _us_from_text(at: datetime, text: str) -> int:
     if text[-1] in "Zz":
         offset = 0
     else:
-        offset = int(text[-5:-3]) * 3600 + int(text[-2:]) * 60
-        if text[-6] == "-":
-            offset = -offset
+        tail = text[-6:]
+        offset = _OFFSETS.get(tail)
+        if offset is None:
+            # Validated `±HH:MM` (HH <= 23): at most 2,880 entries, and a feed uses one or two.
+            offset = int(tail[1:3]) * 3600 + int(tail[4:]) * 60
+            if tail[0] == "-":
+                offset = -offset
+            _OFFSETS[tail] = offset
     return (((at.toordinal() - _EPOCH_ORDINAL) * 86400 + at.hour * 3600 + at.minute * 60
              + at.second - offset) * 1_000_000 + at.microsecond)
 
