@@ -224,8 +224,10 @@ class KafkaClickHouseSink:
             log.error("Kafka unreachable at start-up (%s); retrying in %.1fs", exc, delay)
 
         self.consumer = await start_until_up(make, stop, self.backoff_s, self.backoff_max_s, failed)
+        if self.consumer is None:
+            return False
         self.stats["broker_unreachable"] = False
-        return self.consumer is not None
+        return True
 
     def _prepare(self) -> None:
         self.sink.connect()

@@ -38,7 +38,6 @@ from .core.events import EventError, decode_event, decode_event_at
 from .core.policy import PolicySet
 from .core.qa_checks import QAChecker
 from .core.qa_rules import QARules
-
 from .core.qa_sampler import QASampler
 from .qa_day import DEFAULT_TZ, entity_queues, run_qa_day, sample_rows, summaries_from_events
 from .replay import run as replay_run

@@ -11,7 +11,7 @@ import os
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from .core.engine import SlaEngine
 from .core.events import EventError, decode_event_at
@@ -119,18 +119,10 @@ class _Counter:
             yield line
 
 
-def write_records(records: Iterable[SlaRecord], out: BinaryIO, extended: bool = False) -> int:
-    n = 0
-
-    def counted() -> Iterator[SlaRecord]:
-        nonlocal n
-        for rec in records:
-            n += 1
-            yield rec
-
-    for chunk in encode_records(counted(), extended):
+def write_records(records: Sequence[SlaRecord], out: BinaryIO, extended: bool = False) -> int:
+    for chunk in encode_records(records, extended):
         out.write(chunk)
-    return n
+    return len(records)
 
 
 def file_size(path: str | os.PathLike) -> int:

@@ -15,7 +15,7 @@ may not.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
@@ -35,6 +35,7 @@ from msgspec.structs import force_setattr as _force_setattr
 from pydantic_core import PydanticCustomError, SchemaValidator, core_schema, from_json
 
 from .event_structs import decoder as _struct_decoder
+from .timeutil import EPOCH, to_us
 
 __all__ = [
     "EVENT_TYPES",
@@ -473,13 +474,12 @@ def decode_event_at(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> tup
         # Rejected by the fast path (RecursionError: msgspec's nesting limit, lower than the
         # models' parser's): the models decide, and word the reason.
         event = _in_range(_decode_with_models(raw))
-        return event, (event.occurred_at - _EARLIEST) // _ONE_US
+        return event, to_us(event.occurred_at)
     return _in_range(event), _us_from_text(at, text)
 
 
-_EPOCH_ORDINAL = _EARLIEST.toordinal()
+_EPOCH_ORDINAL = EPOCH.toordinal()
 _OFFSETS: dict[str, int] = {}  # "+08:00" -> 28800 (seconds east of UTC)
-_ONE_US = timedelta(microseconds=1)
 
 
 def _us_from_text(at: datetime, text: str) -> int:

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Optional, Union
 
 import msgspec
 
-from .timeutil import EPOCH, US, format_us
+from .timeutil import EPOCH, US
 
 # The contract's field order; JSON output keeps it so files diff cleanly.
 RECORD_FIELDS = (
@@ -66,35 +66,10 @@ class SlaRecord:
             key += f"\x1f{self.fraction!r}"
         return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
-    def _fields(self, extended: bool, instant) -> dict:
-        t, e, d = self.target_us, self.elapsed_us, self.deadline_us
-        out = {
-            "entity_kind": self.entity_kind,
-            "entity_id": self.entity_id,
-            "metric": self.metric,
-            "policy": self.policy,
-            "cycle": self.cycle,
-            "status": self.status,
-            "target_seconds": t // US if not t % US else t / US,
-            "elapsed_seconds": e // US if not e % US else e / US,
-            "deadline": instant(d) if d is not None else None,
-            "at": instant(self.at_us),
-            "channel": self.channel,
-            "priority": self.priority,
-            "customer_tier": self.customer_tier,
-            "category": self.category,
-            "agent_id": self.agent_id,
-        }
-        if extended:
-            out["record_id"] = self.record_id
-            out["queue"] = self.queue
-            out["group"] = self.group
-            out["warn_fraction"] = self.fraction
-        return out
-
     def to_dict(self, extended: bool = False) -> dict:
-        """The record as the contract's JSON object (times as RFC 3339 UTC strings)."""
-        return self._fields(extended, format_us)
+        """The record as the contract's JSON object (times as RFC 3339 UTC strings): the same
+        wire shape `to_json` encodes, as Python values."""
+        return msgspec.to_builtins(self._json_struct(extended))
 
     def to_json(self, extended: bool = False) -> bytes:
         """`to_dict` as one JSON line (msgspec formats it, datetimes included, in C)."""
