@@ -5,7 +5,9 @@ The same generated lines decoded, in the same run, medians of --runs:
   - `decode_event_with_models`: the pydantic models alone (the decoder before msgspec),
   - `decode_event`: the shipped decoder (msgspec Structs, timestamp checked by pydantic-core,
     the models on rejection),
-  - the msgspec Struct decode alone (the floor of the fast path).
+  - the msgspec Struct decode alone (the floor of the fast path);
+  - with the event time in µs, as the replay and the worker need it: `decode_event` plus
+    `timeutil.to_us` (aware datetime arithmetic) against `decode_event_at`.
 Run:  .venv/bin/python bench/decoders.py [--runs 5] [--days 3]
 """
 import argparse
@@ -19,7 +21,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from streams.core.event_structs import decoder as struct_decoder  # noqa: E402
-from streams.core.events import decode_event, decode_event_with_models  # noqa: E402
+from streams.core.events import decode_event, decode_event_at, decode_event_with_models  # noqa: E402
+from streams.core.timeutil import to_us  # noqa: E402
 from streams.generator import GeneratorConfig, generate  # noqa: E402
 
 
@@ -41,6 +44,8 @@ def main() -> None:
         "pydantic models alone": lambda: [decode_event_with_models(x) for x in lines],
         "decode_event (shipped)": lambda: [decode_event(x) for x in lines],
         "msgspec Struct decode alone": lambda: [struct_decoder.decode(x) for x in lines],
+        "decode_event + to_us": lambda: [to_us(decode_event(x).occurred_at) for x in lines],
+        "decode_event_at (shipped)": lambda: [decode_event_at(x) for x in lines],
     }
     res: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(args.runs):
