@@ -349,7 +349,6 @@ class ClickHouseSink:
         # from a worker thread while tests/CLI may query from the main one.
         self._lock = threading.RLock()
         self._retryable = _retryable_errors()
-        self._writer: ThreadPoolExecutor | None = None
         # Large record writes are cut into chunks of this many rows, and chunk k+1 is converted
         # while chunk k is inserted (see write_record_tables).
         self.pipeline_rows = pipeline_rows
@@ -394,10 +393,10 @@ class ClickHouseSink:
         return self.client
 
     def close(self) -> None:
-        """Close the client; for chdb this releases the data directory for other processes."""
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.shutdown(wait=True)
+        """Close the client; for chdb this releases the data directory for other processes.
+
+        Safe from another thread while a write runs: the write's current attempt ends first (the
+        lock), and its next attempt reconnects."""
         self._drop_client()
 
     def _drop_client(self) -> None:
@@ -507,23 +506,24 @@ class ClickHouseSink:
         second = next(it, None)
         if second is None:  # one chunk: no thread hop
             return self._write_record_table(first)
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse-writer")
+        # An executor per call, not per sink: `close()` (e.g. from a thread pointing the sink at
+        # another server) then never shuts down an executor a write is still submitting to.
         n = 0
-        pending = self._writer.submit(self._write_record_table, first)
-        try:
-            for table in itertools.chain((second,), it):
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse-writer") as writer:
+            pending = writer.submit(self._write_record_table, first)
+            try:
+                for table in itertools.chain((second,), it):
+                    n += pending.result()
+                    pending = None
+                    pending = writer.submit(self._write_record_table, table)
                 n += pending.result()
                 pending = None
-                pending = self._writer.submit(self._write_record_table, table)
-            n += pending.result()
-            pending = None
-        finally:
-            if pending is not None:  # conversion failed: the insert in flight ends first
-                try:
-                    pending.result()
-                except Exception:  # noqa: BLE001 - the conversion error is the one raised
-                    log.debug("insert in flight failed after a conversion error", exc_info=True)
+            finally:
+                if pending is not None:  # conversion failed: the insert in flight ends first
+                    try:
+                        pending.result()
+                    except Exception:  # noqa: BLE001 - the conversion error is the one raised
+                        log.debug("insert in flight failed after a conversion error", exc_info=True)
         return n
 
     def _write_record_table(self, table: pa.Table) -> int:

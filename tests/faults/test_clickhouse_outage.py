@@ -84,6 +84,7 @@ def test_clickhouse_outage_pauses_the_sink_and_loses_nothing(broker, tmp_path, p
         assert outage[0]["labels"]["sink"] == "clickhouse"
         wait_watermark_past(w, newest)
         produced = live_records(broker, w, newest)        # the worker's output is all there
+        assert produced == expected
         backlog = metric(sink.metrics(), "slawatch_sink_backlog_rows")
         assert backlog > 0, "the rows read during the outage are held, uncommitted"
         failures = metric(sink.metrics(), "slawatch_sink_failures_total")
@@ -93,13 +94,21 @@ def test_clickhouse_outage_pauses_the_sink_and_loses_nothing(broker, tmp_path, p
 
         sink.signal(signal.SIGUSR2)                       # ClickHouse is back
         want = {rid: record_key(r) for rid, r in expected.items()}
-        history = until(lambda: (rows := sink.record_rows(newest)) == want and rows, 120,
-                        "the backlog to drain into ClickHouse")
+        try:
+            history = until(lambda: (rows := sink.record_rows(newest)) == want and rows, 120,
+                            "the backlog to drain into ClickHouse")
+        except AssertionError as exc:
+            rows = sink.record_rows(newest)
+            missing, extra = want.keys() - rows.keys(), rows.keys() - want.keys()
+            changed = [k for k in want.keys() & rows.keys() if rows[k] != want[k]]
+            raise AssertionError(
+                f"{exc}: {len(missing)} missing, {len(extra)} extra, {len(changed)} differing rows "
+                f"(of {len(want)}); sink metrics:\n{sink.metrics()}\nsink log:\n"
+                f"{sink.log.read_text()[-4000:]}") from None
         text = sink.metrics()
         assert metric(text, "slawatch_sink_outage") == 0 and metric(text, "slawatch_sink_backlog_rows") == 0
         assert sink.health()["ok"] is True
     finally:
         sink.stop()
         w.stop()
-    assert produced == expected
     assert history == want

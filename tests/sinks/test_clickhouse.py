@@ -6,7 +6,8 @@
 - partial windows of one cell from two partitions add up instead of replacing each other;
 - last year's rows land and survive forced merges (no TTL drops a backfill);
 - an unreachable server (a real refused connection) is retried with backoff and the batch lands
-  whole once it is back; past the bound the write raises SinkUnavailable and nothing is lost.
+  whole once it is back; past the bound the write raises SinkUnavailable and nothing is lost;
+- closing the client from another thread during a chunked write does not break the write.
 """
 from __future__ import annotations
 
@@ -197,6 +198,36 @@ def test_outage_past_the_bound_raises_sink_unavailable(dsn, records):
         s.connect(dsn)
         s.migrate()
         s.write_records(records)
+        assert s.count_records() == len(records)
+    finally:
+        s.close()
+
+
+def test_close_from_another_thread_mid_write_does_not_break_the_write(dsn, records):
+    """The fault tests point a running sink at another server by closing its client from a
+    signal handler's thread; a chunked write in flight reconnects and completes."""
+    import threading
+
+    from sinks.clickhouse import _records_table
+
+    with ClickHouseSink(dsn) as setup:
+        setup.connect().migrate()
+    s = ClickHouseSink(dsn).connect()
+    size = 200
+    assert len(records) > 5 * size
+    closed = threading.Event()
+
+    def chunks():
+        for k, i in enumerate(range(0, len(records), size)):
+            if k == 3:  # chunk 2 is being inserted meanwhile: close from another thread
+                t = threading.Thread(target=lambda: (s.close(), closed.set()))
+                t.start()
+                t.join()
+            yield _records_table(records[i:i + size])
+
+    try:
+        assert s.write_record_tables(chunks()) == len(records)
+        assert closed.is_set()
         assert s.count_records() == len(records)
     finally:
         s.close()
