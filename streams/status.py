@@ -6,8 +6,9 @@ worker serves it as `GET /status`, `live_view` renders it). Nothing here changes
 
 Shape (times RFC 3339 UTC, durations in seconds)::
 
-    {"wall", "watermark", "watermark_lag_s",
-     "partitions": [{"topic", "partition", "watermark", "pending", "late", "open_entities"}],
+    {"wall", "watermark", "watermark_lag_s", "published_watermark",
+     "partitions": [{"topic", "partition", "watermark", "published_watermark", "pending", "late",
+                     "open_entities"}],
      "channels": {channel: {"awaiting_first_response", "oldest_wait_s",
                             "first_response_target_s", "over_target"}},
      "totals": {"events", "invalid", "future", "wrong_topic", "dead_letters", "late",
@@ -17,6 +18,11 @@ Shape (times RFC 3339 UTC, durations in seconds)::
 
 - `watermark` is the minimum over partitions that have seen data: everything before it is
   final on every partition. Each partition's own clock is in `partitions`.
+- `published_watermark` (per partition, and the minimum): the watermark of the newest step
+  whose outputs (records, windows, state) the broker has confirmed. `watermark` moves as soon
+  as the worker's clock does; what it released reaches `sla.events` a broker round trip later,
+  so a reader that needs "every record up to T is in Kafka" waits on this one. Null when the
+  worker does not say (a snapshot built without `published`).
 - A conversation or ticket is *awaiting first response* while its first-response clock runs.
   Its wait is measured against its own partition's watermark (event time, not the wall clock:
   during a backlog the wall clock is far ahead of what the pipeline knows). `oldest_wait_s` is
@@ -75,6 +81,15 @@ def _watermark(p: "PartitionProcessor") -> int | None:
     return seq.watermark
 
 
+def _published(published: dict[tuple[str, int], int] | None, p: "PartitionProcessor",
+               wm: int | None) -> int | None:
+    if published is None or wm is None:
+        return None
+    pub = published.get((p.topic, p.partition))
+    # Never ahead of the clock itself (a partition restored from its changelog starts over).
+    return min(pub, wm) if pub is not None and pub > NEVER else None
+
+
 def _is_open(entity) -> bool:
     if entity.kind == "conversation":
         return entity.ended_at is None
@@ -111,7 +126,8 @@ def _dims_policy(policies: "PolicySet", dims: Dims) -> "Policy | None":
 
 def snapshot(processors: Iterable["PartitionProcessor"], wall_us: int, *,
              tallies: dict[str, int] | None = None,
-             recent_windows: list[tuple[int, Dims, WindowAggregate]] | None = None) -> dict[str, Any]:
+             recent_windows: list[tuple[int, Dims, WindowAggregate]] | None = None,
+             published: dict[tuple[str, int], int] | None = None) -> dict[str, Any]:
     """The status document for supervisors (see the module docstring for the shape).
 
     `tallies`: `{record status: count}` of every SLA record the worker has emitted since it
@@ -119,12 +135,14 @@ def snapshot(processors: Iterable["PartitionProcessor"], wall_us: int, *,
     `recent_windows`: the most recently closed metric windows, as `drain().windows` returns
     them (`(start_us, dims, WindowAggregate)`), e.g. those of the last minute or few; they are
     merged per channel (conversations and tickets of a channel together) and not modified.
+    `published`: `{(topic, partition): watermark µs}` whose outputs the broker has confirmed.
     """
     procs = sorted(processors, key=lambda p: (p.topic, p.partition))
     tallies = tallies or {}
 
     partitions = []
     watermarks = []
+    published_marks = []
     totals = {"events": 0, "invalid": 0, "future": 0, "wrong_topic": 0, "dead_letters": 0,
               "late": 0, "duplicates": 0}
     # channel -> [awaiting, oldest_wait_us | None, over_target, {policy: n}]
@@ -161,8 +179,12 @@ def snapshot(processors: Iterable["PartitionProcessor"], wall_us: int, *,
                 elif clock.breached_at is not None:
                     ch[2] += 1
                 ch[3][clock.policy] = ch[3].get(clock.policy, 0) + 1
+        pub = _published(published, p, wm)
+        if pub is not None:
+            published_marks.append(pub)
         partitions.append({
             "topic": p.topic, "partition": p.partition, "watermark": _rfc(wm),
+            "published_watermark": _rfc(pub),
             "pending": p.sequencer.pending, "late": p.sequencer.late,
             "open_entities": open_entities,
         })
@@ -193,6 +215,11 @@ def snapshot(processors: Iterable["PartitionProcessor"], wall_us: int, *,
         "wall": format_us(wall_us),
         "watermark": _rfc(watermark),
         "watermark_lag_s": _s(wall_us - watermark) if watermark is not None else None,
+        # Only once every partition with a clock has published one: a minimum over fewer
+        # partitions would claim more than is out.
+        "published_watermark": (_rfc(min(published_marks))
+                                if published_marks and len(published_marks) == len(watermarks)
+                                else None),
         "partitions": partitions,
         "channels": channels_out,
         "totals": totals,

@@ -148,6 +148,8 @@ class Worker:
         self.reloader = PolicyReloader(settings.rules, self.policies, self.metrics.registry)
         self._confirming: list[asyncio.Future] = []
         self._confirmed: dict[TopicPartition, int] = {}
+        # Per processor, the watermark of the newest step whose outputs are confirmed (/status).
+        self._published: dict[tuple[str, int], int] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, stop: asyncio.Event) -> None:
@@ -241,6 +243,7 @@ class Worker:
                 self.metrics.forget_processor(gone)
             self.position.pop(tp, None)
             self._confirmed.pop(tp, None)
+            self._published.pop((tp.topic, tp.partition), None)
 
     async def on_assigned(self, assigned) -> None:
         try:
@@ -365,19 +368,21 @@ class Worker:
         # Confirmation runs in a chained task while the next batch is processed: one broker
         # round trip per step would otherwise cap the worker; at most MAX_IN_FLIGHT steps wait.
         prev = self._confirming[-1] if self._confirming else None
-        task = asyncio.ensure_future(self._confirm(prev, futures, self._committable()))
+        marks = {(p.topic, p.partition): p.sequencer.watermark for p in processors}
+        task = asyncio.ensure_future(self._confirm(prev, futures, self._committable(), marks))
         self._confirming.append(task)
         while len(self._confirming) > MAX_IN_FLIGHT or (self._confirming and self._confirming[0].done()):
             await self._confirming.pop(0)
         if time.monotonic() - self._last_commit >= 0.5:
             await self.commit(wait=False)
 
-    async def _confirm(self, prev, futures: list, offsets: dict) -> None:
+    async def _confirm(self, prev, futures: list, offsets: dict, marks: dict) -> None:
         if prev is not None:
             await prev
         if futures:
             await asyncio.gather(*futures)
         self._confirmed.update(offsets)
+        self._published.update(marks)
 
     def _committable(self) -> dict:
         """Per partition, the oldest offset not yet applied (held ones will be re-read)."""
@@ -468,7 +473,7 @@ class Worker:
         from .status import snapshot
 
         return {**snapshot(list(self.processors.values()), wall_us(), tallies=self.tallies,
-                           recent_windows=self.recent_windows),
+                           recent_windows=self.recent_windows, published=self._published),
                 "policy": self.reloader.status()}
 
     async def _start_web(self):

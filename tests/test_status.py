@@ -97,12 +97,13 @@ def test_watermark_partitions_and_totals(world):
     assert s["watermark_lag_s"] == 90.0
     assert s["partitions"] == [
         {"topic": "support.conversations", "partition": 0, "watermark": "2026-11-02T01:01:00Z",
-         "pending": 0, "late": 1, "open_entities": 5},
+         "published_watermark": None, "pending": 0, "late": 1, "open_entities": 5},
         {"topic": "support.tickets", "partition": 0, "watermark": None,
-         "pending": 0, "late": 0, "open_entities": 0},
+         "published_watermark": None, "pending": 0, "late": 0, "open_entities": 0},
         {"topic": "support.tickets", "partition": 1, "watermark": "2026-11-02T01:02:00Z",
-         "pending": 0, "late": 0, "open_entities": 1},
+         "published_watermark": None, "pending": 0, "late": 0, "open_entities": 1},
     ]
+    assert s["published_watermark"] is None   # the worker did not say what is confirmed
     t = s["totals"]
     assert (t["events"], t["invalid"], t["dead_letters"], t["late"], t["duplicates"]) == (12, 1, 1, 1, 1)
     # Breaches: c1 at 15 s, c3 at 35 s. Warnings (at 50 % and 80 %): c1 7.5/12, c3 27.5/32,
@@ -112,6 +113,26 @@ def test_watermark_partitions_and_totals(world):
     assert t["records_by_status"]["abandoned"] == 1         # c4's first response
     assert sum(t["records_by_status"].values()) == sum(tallies.values())
     orjson.dumps(s)  # JSON-ready
+
+
+def test_published_watermark_is_what_the_broker_confirmed(world):
+    conv, tick, idle = world
+    one_minute = T0_US + 60 * US
+    # Only the conversations' partition has confirmed outputs: the minimum is not claimed yet.
+    s = snapshot(world, WALL, published={(conv.topic, conv.partition): T0_US + 30 * US})
+    parts = {(p["topic"], p["partition"]): p for p in s["partitions"]}
+    assert parts[(conv.topic, conv.partition)]["published_watermark"] == format_us(T0_US + 30 * US)
+    assert parts[(tick.topic, tick.partition)]["published_watermark"] is None
+    assert s["published_watermark"] is None
+    # Every partition with a clock has published: the minimum; never ahead of the clock itself,
+    # and nothing for a partition without data (the idle one).
+    s = snapshot(world, WALL, published={(conv.topic, conv.partition): one_minute + 5 * US,
+                                         (tick.topic, tick.partition): T0_US + 90 * US,
+                                         (idle.topic, idle.partition): T0_US})
+    parts = {(p["topic"], p["partition"]): p for p in s["partitions"]}
+    assert parts[(conv.topic, conv.partition)]["published_watermark"] == format_us(one_minute)
+    assert parts[(idle.topic, idle.partition)]["published_watermark"] is None
+    assert s["published_watermark"] == format_us(one_minute)
 
 
 def test_channels_awaiting_first_response(world):
