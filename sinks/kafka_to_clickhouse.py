@@ -431,9 +431,16 @@ async def start_http(runner: KafkaClickHouseSink, settings: Settings, qa=None):
                 raise ValueError("sql must be a string and params an object")
         except (ValueError, KeyError) as exc:
             return web.json_response({"error": f"bad request: {exc}"}, status=400)
+        if not runner.ready.is_set():
+            # Before the schema is in place a query would fail on a missing table, which reads
+            # as the caller's mistake; say it is the service, and that a retry will do.
+            return web.json_response({"error": "not ready: the history schema is not in place "
+                                               "yet (ClickHouse unreachable or migrating)"}, status=503)
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(None, runner.sink.read, sql, params)
+        except SinkUnavailable as exc:
+            return web.json_response({"error": f"unavailable: {exc}"}, status=503)
         except Exception as exc:  # noqa: BLE001 - the caller's SQL: report, do not crash
             return web.json_response({"error": str(exc).splitlines()[0][:500]}, status=400)
         return web.Response(body=orjson.dumps(result, default=str), content_type="application/json")
@@ -444,10 +451,15 @@ async def start_http(runner: KafkaClickHouseSink, settings: Settings, qa=None):
                              ("POST", "/query", query)], settings.http_host, settings.sink_http_port)
 
 
+class QueryUnavailable(RuntimeError):
+    """The sink answered 503: not ready yet, or ClickHouse is down; the same query may succeed
+    later (a 4xx will not)."""
+
+
 def remote_query(url: str, token: str | None, sql: str, params: dict | None = None,
                  timeout: float = 30.0) -> dict:
     """Client of `/query`: {"columns": [...], "rows": [[...], ...]}; raises RuntimeError with the
-    server's message on any error."""
+    server's message on any error (`QueryUnavailable` when retrying may help)."""
     import urllib.error
     import urllib.request
 
@@ -463,4 +475,5 @@ def remote_query(url: str, token: str | None, sql: str, params: dict | None = No
             message = orjson.loads(exc.read()).get("error", "")
         except ValueError:
             message = ""
-        raise RuntimeError(f"{exc.code} {exc.reason}: {message}") from None
+        error = QueryUnavailable if exc.code == 503 else RuntimeError
+        raise error(f"{exc.code} {exc.reason}: {message}") from None

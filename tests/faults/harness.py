@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from sinks.kafka_to_clickhouse import remote_query
+from sinks.kafka_to_clickhouse import QueryUnavailable, remote_query
 from tests.integration.test_live_pipeline import ROOT, Worker, free_port
 from tests.processes import ManagedProcess
 
@@ -42,7 +42,7 @@ def until(predicate, timeout: float, what: str, every: float = 0.2):
     while time.monotonic() < deadline:
         try:
             last = predicate()
-        except OSError as exc:   # a process between restarts does not answer
+        except (OSError, QueryUnavailable) as exc:   # a process between restarts, or not ready
             last = exc
         else:
             if last:

@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from sinks.kafka_to_clickhouse import remote_query
+from sinks.kafka_to_clickhouse import QueryUnavailable, remote_query
 from streams.settings import Settings
 from tests.integration.test_clickhouse_sink import publish
 from tests.integration.test_live_pipeline import free_port
@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-4f2a"
 
 
-def start_sink(broker, prefix: str, tmp_path: Path, token: str | None) -> tuple[subprocess.Popen, str, dict]:
+def start_sink(broker, prefix: str, tmp_path: Path, token: str | None,
+               dsn: str | None = None) -> tuple[subprocess.Popen, str, dict]:
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), SLAWATCH_BROKER_URL=broker.url, SLAWATCH_EMBEDDED="true",
                SLAWATCH_APP_ID=prefix, SLAWATCH_SLA_EVENTS_TOPIC=f"{prefix}-sla.events",
@@ -36,7 +37,7 @@ def start_sink(broker, prefix: str, tmp_path: Path, token: str | None) -> tuple[
     broker.create_topics({env[k]: 2 for k in ("SLAWATCH_SLA_EVENTS_TOPIC", "SLAWATCH_METRICS_TOPIC",
                                               "SLAWATCH_DEAD_LETTER_TOPIC")})
     proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "sink", "--clickhouse",
-                             f"chdb://{tmp_path / 'ch'}"], cwd=ROOT, env=env,
+                             dsn or f"chdb://{tmp_path / 'ch'}"], cwd=ROOT, env=env,
                             stdout=open(tmp_path / "sink.log", "ab"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -69,7 +70,12 @@ def test_history_is_readable_through_the_owning_sink(broker, topic_prefix, tmp_p
         asyncio.run(publish(settings, records=records))
         sql = "SELECT count() AS n FROM sla_records FINAL"
         deadline = time.monotonic() + 30
-        while remote_query(url, TOKEN, sql)["rows"][0][0] < len(records):
+        while True:
+            try:
+                if remote_query(url, TOKEN, sql)["rows"][0][0] >= len(records):
+                    break
+            except QueryUnavailable:   # the schema is still being put in place
+                pass
             assert time.monotonic() < deadline, "records never became queryable"
             time.sleep(0.3)
         assert remote_query(url, TOKEN, sql) == {"columns": ["n"], "rows": [[len(records)]]}
@@ -127,3 +133,19 @@ def test_qa_pull_through_the_sink_api_matches_a_direct_pull(broker, topic_prefix
     assert via_api.returncode == 0, via_api.stderr
     assert via_api.stdout == direct.stdout
     assert refused.returncode != 0 and b"401" in refused.stderr + refused.stdout
+
+
+def test_query_before_the_history_is_ready_answers_503(broker, topic_prefix, tmp_path):
+    """ClickHouse unreachable from the start: the sink waits for it (no schema yet), and a query
+    is told the service is not ready (503, retryable), not that its table does not exist."""
+    from tests.sinks import closed_port
+
+    proc, url, _ = start_sink(broker, topic_prefix, tmp_path, TOKEN,
+                              dsn=f"http://127.0.0.1:{closed_port()}")
+    try:
+        with pytest.raises(QueryUnavailable, match="503.*not ready"):
+            remote_query(url, TOKEN, "SELECT count() FROM sla_records")
+        with pytest.raises(RuntimeError, match="401"):   # the token is checked first
+            remote_query(url, "wrong", "SELECT 1")
+    finally:
+        stop(proc)
