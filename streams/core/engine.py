@@ -166,10 +166,6 @@ class EngineStats:
 _SEEN_MAX = 256 * 8  # bytes: the newest 256 event ids per entity are remembered
 
 
-def _event_hash(event_id: str) -> bytes:
-    return blake2b(event_id.encode(), digest_size=8).digest()
-
-
 def _seen_before(seen: bytes, h: bytes) -> bool:
     i = seen.find(h)
     while i != -1:
@@ -237,19 +233,25 @@ class SlaEngine:
             self.now = t
         elif t < self.now:
             self.stats.late += 1
-        kind = event.kind
-        entity = self.entities[kind].get(event.entity_id)
-        h = _event_hash(event.event_id)
+        entity = self.entities[event.kind].get(event.entity_id)
+        # 64 bits of the event id: what `seen` keeps (8 bytes per remembered event).
+        h = blake2b(event.event_id.encode(), digest_size=8).digest()
         if entity is None:
             if event.type not in _CREATES:
                 self.stats.orphans += 1
                 return False
             entity = self._create(event, t)
-        elif _seen_before(entity.seen, h):
-            self.stats.duplicates += 1
-            return False
-        seen = entity.seen + h
-        entity.seen = seen if len(seen) <= _SEEN_MAX else seen[8:]
+            seen = h
+        else:
+            seen = entity.seen
+            # Almost always absent: only a hit needs the alignment check of _seen_before.
+            if seen.find(h) != -1 and _seen_before(seen, h):
+                self.stats.duplicates += 1
+                return False
+            seen += h
+            if len(seen) > _SEEN_MAX:
+                seen = seen[8:]
+        entity.seen = seen
         self.dirty.add(entity)
         if entity.ended_at is not None:
             # Customers rate after the chat ends: the rating moves no clock but is a fact about
