@@ -402,6 +402,7 @@ async def _serve_sink(settings: Settings, tmp: Path):
 
     runner = KafkaClickHouseSink(settings, f"chdb://{tmp}")
     await asyncio.to_thread(runner._prepare)
+    runner.ready.set()   # as `run` does once the schema is in place (/query answers 503 before)
     return runner, await start_http(runner, settings)
 
 

@@ -521,3 +521,25 @@ def test_quantile_values_equal_the_sketch_libraries_own(values, qs):
         sketch.add(v)
     assert quantile_values(sketch, qs + [0.0, 0.5, 0.9, 0.99, 1.0]) == \
         [sketch.get_quantile_value(q) for q in qs + [0.0, 0.5, 0.9, 0.99, 1.0]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 1e6)), max_size=300),
+       b=st.lists(st.floats(1e-3, 1e6), max_size=300))
+def test_small_bin_chunks_change_nothing_but_allocation(a, b):
+    """Our sketches grow their bins 16 at a time (ddsketch: 128); every value, quantile, merge
+    and serialised state must be what ddsketch's own default sketch gives."""
+    from ddsketch import DDSketch
+
+    from streams.core.metrics import RELATIVE_ACCURACY, _new_sketch, _sketch_state, quantile_values
+    ours, theirs = [_new_sketch(), _new_sketch()], [DDSketch(RELATIVE_ACCURACY), DDSketch(RELATIVE_ACCURACY)]
+    for values, o, t in zip((a, b), ours, theirs):
+        for v in values:
+            o.add(v)
+            t.add(v)
+    ours[0].merge(ours[1])
+    theirs[0].merge(theirs[1])
+    qs = [0.0, 0.25, 0.5, 0.9, 0.99, 1.0]
+    assert ours[0].count == theirs[0].count
+    assert quantile_values(ours[0], qs) == [theirs[0].get_quantile_value(q) for q in qs]
+    assert _sketch_state(ours[0], 7) == _sketch_state(theirs[0], 7)
