@@ -15,12 +15,12 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 import orjson
+from msgspec.structs import replace
 
 from sinks.clickhouse import (MIGRATIONS, ClickHouseSink, SinkUnavailable, backfill,
                               records_table_from_json)
