@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -22,8 +23,8 @@ import pytest
 import orjson
 from msgspec.structs import replace
 
-from sinks.clickhouse import (MIGRATIONS, ClickHouseSink, SinkUnavailable, backfill,
-                              records_table_from_json)
+from sinks.clickhouse import (MIGRATIONS, ClickHouseSink, SinkUnavailable, _records_table,
+                              backfill, records_table_from_json)
 from tests.sinks import closed_port, dead_letters, sla_records, windows_of
 
 YEAR_US = 365 * 86_400 * 1_000_000
@@ -206,10 +207,6 @@ def test_outage_past_the_bound_raises_sink_unavailable(dsn, records):
 def test_close_from_another_thread_mid_write_does_not_break_the_write(dsn, records):
     """The fault tests point a running sink at another server by closing its client from a
     signal handler's thread; a chunked write in flight reconnects and completes."""
-    import threading
-
-    from sinks.clickhouse import _records_table
-
     with ClickHouseSink(dsn) as setup:
         setup.connect().migrate()
     s = ClickHouseSink(dsn).connect()
