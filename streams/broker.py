@@ -28,6 +28,7 @@ import importlib.util
 import os
 import signal
 import socket
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -166,6 +167,10 @@ class EmbeddedBroker:
         self.startup_timeout = startup_timeout
         self.binary = binary
         self._log_path = Path(log_path) if log_path is not None else None
+        # The directory start() made for the log when none was given: removed by stop(), so
+        # that every test's broker does not leave one behind in /tmp. Kept when start fails
+        # (the error names the log in it).
+        self._temp_dir: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._port: int | None = None
 
@@ -208,7 +213,8 @@ class EmbeddedBroker:
             return self
         binary = self.binary or find_tansu()
         if self._log_path is None:
-            self._log_path = Path(tempfile.mkdtemp(prefix="slawatch-tansu-")) / "tansu.log"
+            self._temp_dir = Path(tempfile.mkdtemp(prefix="slawatch-tansu-"))
+            self._log_path = self._temp_dir / "tansu.log"
         self._log_path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.startup_timeout
         last_error = ""
@@ -227,7 +233,7 @@ class EmbeddedBroker:
 
         Memory storage: the restarted broker has no topics, offsets or groups (fault tests)."""
         port = self.port
-        self.stop()
+        self._terminate()  # not stop(): the log (and its directory) carries on
         time.sleep(down_s)
         outcome = self._launch(self.binary or find_tansu(), port, time.monotonic() + self.startup_timeout)
         if outcome is not None:
@@ -264,7 +270,7 @@ class EmbeddedBroker:
                 self._reap()
                 return reason
             if time.monotonic() > deadline:
-                self.stop()
+                self._terminate()  # keeps the log: the error quotes it
                 return f"not ready within {self.startup_timeout} s"
             # A foreign listener on the port accepts TCP at once while ours dies of
             # AddrInUse within milliseconds: give it that moment before the (slower)
@@ -311,7 +317,15 @@ class EmbeddedBroker:
         return _run_sync(probe)
 
     def stop(self) -> None:
-        """Terminate the broker and wait for it (SIGKILL after 5 s); safe to call twice."""
+        """Terminate the broker and wait for it (SIGKILL after 5 s); safe to call twice.
+
+        A log directory that start() made itself is removed with the log in it."""
+        self._terminate()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = self._log_path = None
+
+    def _terminate(self) -> None:
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.terminate()

@@ -77,6 +77,26 @@ def test_start_stop_retries_a_taken_port_and_leaves_no_process(monkeypatch, tmp_
         os.kill(pid, 0)
 
 
+def test_a_broker_without_a_log_path_removes_its_log_directory_on_stop() -> None:
+    # Every test starts brokers: each used to leave a /tmp/slawatch-tansu-* directory behind.
+    b = EmbeddedBroker().start()
+    try:
+        log = b.log_path
+        b.restart()  # the log carries on across a restart
+        assert log.exists() and b.log_path == log
+        assert b.running
+    finally:
+        b.stop()
+    assert not log.parent.exists()
+    b.stop()  # still safe to call twice
+
+
+def test_a_given_log_path_is_kept_after_stop(tmp_path) -> None:
+    with EmbeddedBroker(log_path=tmp_path / "tansu.log"):
+        pass
+    assert (tmp_path / "tansu.log").exists()
+
+
 def test_broker_dies_with_a_killed_owner(tmp_path) -> None:
     # atexit does not run on SIGKILL; PR_SET_PDEATHSIG must take the broker down anyway.
     script = (
