@@ -1,9 +1,17 @@
 # slawatch image: the package and its rules files; one image for `worker`, `sink` and `generate`
 # (docker-compose.yml picks the command). Settings come from SLAWATCH_* variables (streams/settings.py).
+
+# The SLA core's hot modules compiled (streams/core/build.py) where a compiler is at hand; the
+# final image only gets the built modules, which `pip install .` packages with the sources.
+FROM python:3.11 AS core
+WORKDIR /app
+COPY streams ./streams
+RUN pip install --no-cache-dir "Cython>=3.1,<4" "setuptools>=68" && python -m streams.core.build
+
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY streams ./streams
+COPY --from=core /app/streams ./streams
 COPY sinks ./sinks
 COPY rules ./rules
 RUN pip install --no-cache-dir . && useradd --system --no-create-home slawatch

@@ -7,7 +7,15 @@ PYTEST_ARGS ?= -n auto
 
 .PHONY: install system test soak demo bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(VENV)/.core-built
+
+# The SLA core's hot modules compiled with Cython (streams/core/build.py): rebuilt when their
+# source or declarations change. Without a C compiler or Python headers the build says so and
+# the pure-Python modules run (slower, same results): the stamp is then left unmade, so the
+# next `make install` tries again.
+CORE_PXD := $(wildcard streams/core/*.pxd)
+$(VENV)/.core-built: $(VENV)/.installed streams/core/build.py $(CORE_PXD) $(CORE_PXD:.pxd=.py)
+	$(VENV)/bin/python -m streams.core.build --stamp $@
 
 $(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
@@ -18,16 +26,20 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(VENV)/bin/python -m pip install -e '.[dev]'
 	touch $@
 
-# Debian prometheus + alertmanager (promtool, amtool) for the monitoring tests; idempotent.
+# Debian prometheus + alertmanager (promtool, amtool) for the monitoring tests, and a C compiler
+# with Python headers for the compiled core; idempotent.
 system:
 	bash scripts/install-system.sh
 
-test: install system
+# `system` first: it brings the C compiler that `install` compiles the core with. The second run
+# holds the pure-Python core (the reference) to the same core and replay tests.
+test: system install
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
+	SLAWATCH_PURE_PYTHON=1 $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS) tests/core tests/replay
 
 # Fault tests, bigger and longer (docs/reliability.md): 10^5 fuzzed messages through the worker,
 # 25 kills of the worker, a 60 s ClickHouse outage.
-soak: install system
+soak: system install
 	SLAWATCH_SOAK=1 $(VENV)/bin/python -m pytest -q -p no:xdist tests/faults
 
 demo: install
@@ -37,5 +49,6 @@ bench: install
 	$(VENV)/bin/python bench/replay.py
 
 clean:
+	-$(VENV)/bin/python -m streams.core.build --clean
 	rm -rf $(VENV) .pytest_cache .hypothesis .demo build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -43,15 +43,23 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=HERE, help="the slawatch checkout to time")
     args = ap.parse_args()
     root = args.root.resolve()
-    sys.path.insert(0, str(root))
-    sys.path.insert(1, str(HERE / "bench"))  # make_lines: the same events as bench/replay.py
+    sys.path.insert(0, str(HERE / "bench"))  # make_lines: the same events as bench/replay.py
     from replay import make_lines  # noqa: E402
+
+    # bench/replay.py imported this checkout's `streams` (to generate the events): forget it,
+    # so that the stages below time the one under `root`.
+    for name in [m for m in sys.modules if m == "streams" or m.startswith("streams.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(root))
 
     from streams.core.engine import SlaEngine  # noqa: E402
     from streams.core.policy import load_policies  # noqa: E402
     from streams.core.records import SlaRecord  # noqa: E402
     from streams.replay import read_events, replay_lines, write_records  # noqa: E402
 
+    engine_file = Path(sys.modules[SlaEngine.__module__].__file__).resolve()
+    if not engine_file.is_relative_to(root / "streams"):
+        raise SystemExit(f"timing the wrong checkout: {engine_file}")
     lines = make_lines(args.events)
     n = len(lines)
     policies = load_policies(root / "rules" / "sla.yaml")
@@ -115,7 +123,7 @@ def main() -> None:
         gc.enable()
 
     base = statistics.median(times["baseline"])
-    print(f"{root}: {n:,} events, runs: {args.runs} (medians)")
+    print(f"{root}: {n:,} events, runs: {args.runs} (medians); engine: {engine_file.name}")
     for stage, ts in times.items():
         m = statistics.median(ts)
         print(f"  {stage:9s} {m / n * 1e6:6.2f} µs/event   ratio {base / m:6.3f}x baseline"

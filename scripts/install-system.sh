@@ -5,6 +5,8 @@
 #   chromium               -> chromium (headless screenshots of the QA review pages)
 #   fonts-wqy-microhei     -> a small CJK font (5 MB), so Chinese transcripts render as text,
 #                             not as empty boxes, in those screenshots and in reviewers' browsers
+#   gcc, python3.11-dev    -> a C compiler and the interpreter's headers, for the compiled SLA
+#                             core (streams/core/build.py; without them pure Python runs)
 #
 # Idempotent: does nothing when the binaries are already on PATH. Installs only what is missing,
 # runs `apt-get update` only when it has something to install, uses sudo only when not root.
@@ -31,8 +33,18 @@ if [ ! -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
     packages+=(fonts-wqy-microhei)
 fi
 
+if ! have cc && ! have gcc; then
+    packages+=(gcc)
+fi
+# The headers of the interpreter the project's venv is made from (the Makefile's choice).
+PY=${PY:-$(command -v python3.11 || command -v python3 || true)}
+if [ -n "$PY" ] && ! "$PY" -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then
+    packages+=("$(basename "$PY")-dev")
+fi
+
 if [ "${#packages[@]}" -eq 0 ]; then
-    log "prometheus, promtool, alertmanager, amtool, chromium and a CJK font already installed; nothing to do"
+    log "prometheus, promtool, alertmanager, amtool, chromium, a CJK font, a C compiler and Python headers already installed; nothing to do"
     exit 0
 fi
 

@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
+from .core import core_build_status
 from .core.metrics import window_id
 from .core.policy import load_policies
 from .core.state import StateError, load_entity
@@ -158,6 +159,11 @@ class Worker:
             from . import tansu_compat
 
             tansu_compat.enable()
+        core = core_build_status()
+        if core["compiled"]:
+            log.info("SLA core compiled: %s", ", ".join(core["compiled"]))
+        else:
+            log.warning("SLA core runs as pure Python (slower, same results): %s", core["why"])
         common = dict(bootstrap_servers=s.bootstrap_servers(), **s.kafka_credentials())
         await self._ensure_changelog(common)
         self.producer = AIOKafkaProducer(linger_ms=5, acks="all", max_batch_size=1 << 20, **common)
@@ -474,7 +480,7 @@ class Worker:
 
         return {**snapshot(list(self.processors.values()), wall_us(), tallies=self.tallies,
                            recent_windows=self.recent_windows, published=self._published),
-                "policy": self.reloader.status()}
+                "policy": self.reloader.status(), "core": core_build_status()}
 
     async def _start_web(self):
         from aiohttp import web

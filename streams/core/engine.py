@@ -401,7 +401,7 @@ class SlaEngine:
             self._emit(clock, "breached", due, elapsed, due)
         else:
             clock.warned = clock.warned + (fraction,)
-            self._emit(clock, "warning", due, elapsed, clock.deadline_at(due), fraction=fraction)
+            self._emit(clock, "warning", due, elapsed, clock.deadline_at(due), None, fraction)
 
     # ------------------------------------------------------------------ records
     def _emit(self, clock: Clock, status: str, at: int, elapsed: int, deadline: int,
@@ -543,13 +543,13 @@ class SlaEngine:
             for p_start, p_end in entity.pauses or ():
                 elapsed -= cal.elapsed(p_start, t if p_end is None else p_end)
             paused = entity.kind == "ticket" and entity.status in _PAUSE_STATUSES
-            self._start(entity, metric, t, elapsed, paused=paused)
+            self._start(entity, metric, t, elapsed, 1, paused)
         elif metric == NEXT_RESPONSE:
             if entity.waiting_since is None:
                 return
             entity.nr_cycles += 1
             self._start(entity, metric, t, cal.elapsed(entity.waiting_since, t),
-                        cycle=entity.nr_cycles)
+                        entity.nr_cycles)
 
     # ------------------------------------------------------------------ shared behaviour
     def _running(self, entity: Entity, metric: str) -> Clock | None:
@@ -567,7 +567,7 @@ class SlaEngine:
         policy = entity.policy
         if policy is not None and NEXT_RESPONSE in policy.targets:
             entity.nr_cycles += 1
-            self._start(entity, NEXT_RESPONSE, t, cycle=entity.nr_cycles)
+            self._start(entity, NEXT_RESPONSE, t, 0, entity.nr_cycles)
 
     def _reply(self, entity: Entity, t: int, agent: str | None) -> None:
         clock = self._running(entity, FIRST_RESPONSE)

@@ -10,12 +10,14 @@ docs/reliability.md):
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import orjson
 
+from streams.core import PURE_ENV, built_module
 from streams.core.engine import SlaEngine
 from streams.core.events import decode_event
 from streams.core.policy import load_policies_text
@@ -62,7 +64,12 @@ def test_valid_reload_applies_and_invalid_reload_keeps_the_running_policy(broker
     w = Worker(broker, tmp_path, rules=rules).start()
     try:
         wait_assigned(w, 8)
-        assert w.status()["policy"]["version"] == "1"
+        status = w.status()
+        assert status["policy"]["version"] == "1"
+        # The worker says whether its SLA core runs compiled (streams/core/build.py).
+        compiled = built_module("engine") is not None and not os.environ.get(PURE_ENV)
+        assert status["core"]["compiled"] == (["engine"] if compiled else [])
+        assert status["core"]["why"]
         t_before = datetime.now(timezone.utc)
         asyncio.run(produce(broker, w, [started("c-before", t_before)]))
         until(lambda: w.status()["totals"]["events"] == 1, 30, "the first event")
