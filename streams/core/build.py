@@ -19,7 +19,7 @@ from pathlib import Path
 
 CORE = Path(__file__).resolve().parent
 # Each with its .pxd. Order does not matter; a module not listed here is never compiled.
-MODULES = ("engine",)
+MODULES = ("engine", "metrics", "events", "calendar")
 
 DIRECTIVES = {
     "language_level": 3,
@@ -39,8 +39,11 @@ def built(name: str, core: Path = CORE) -> list[Path]:
 
 
 def clean(core: Path = CORE) -> int:
+    """Remove every built module in `core`, listed in MODULES or not: a module taken off the
+    list must not keep running from an old build."""
     removed = 0
-    for name in MODULES:
+    for source in sorted(core.glob("*.py")):
+        name = source.stem
         for path in [*built(name, core), core / f"{name}.c"]:
             if path.exists():
                 path.unlink()

@@ -485,19 +485,20 @@ _OFFSETS: dict[str, int] = {}  # "+08:00" -> 28800 (seconds east of UTC)
 def _us_from_text(at: datetime, text: str) -> int:
     """µs since the epoch of `at`, parsed from `text` by `_validate_timestamp`: the pattern
     guarantees `text` ends in `Z`/`z` or `±HH:MM` (a naive timestamp was rejected)."""
-    if text[-1] in "Zz":
-        offset = 0
-    else:
-        tail = text[-6:]
-        offset = _OFFSETS.get(tail)
-        if offset is None:
-            # Validated `±HH:MM` (HH <= 23): at most 2,880 entries, and a feed uses one or two.
-            offset = int(tail[1:3]) * 3600 + int(tail[4:]) * 60
-            if tail[0] == "-":
-                offset = -offset
-            _OFFSETS[tail] = offset
+    offset = 0 if text[-1] in "Zz" else _offset_seconds(text[-6:])
     return (((at.toordinal() - _EPOCH_ORDINAL) * 86400 + at.hour * 3600 + at.minute * 60
              + at.second - offset) * 1_000_000 + at.microsecond)
+
+
+def _offset_seconds(tail: str) -> int:
+    offset = _OFFSETS.get(tail)
+    if offset is None:
+        # Validated `±HH:MM` (HH <= 23): at most 2,880 entries, and a feed uses one or two.
+        offset = int(tail[1:3]) * 3600 + int(tail[4:]) * 60
+        if tail[0] == "-":
+            offset = -offset
+        _OFFSETS[tail] = offset
+    return offset
 
 
 def decode_event_with_models(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:

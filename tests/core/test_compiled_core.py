@@ -7,6 +7,8 @@ modules in charge.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
 import importlib.util
 import os
 import shutil
@@ -38,15 +40,17 @@ def _pure_engine_module():
     return module
 
 
-def test_the_engine_in_use_is_the_build_unless_pure_python_is_asked_for() -> None:
-    # `make install` builds it (with the compiler `make system` installs): a build that silently
-    # failed would otherwise go unnoticed, the tests passing on the pure modules.
+@pytest.mark.parametrize("name", core_build.MODULES)
+def test_each_listed_module_runs_compiled_unless_pure_python_is_asked_for(name) -> None:
+    # `make install` builds them (with the compiler `make system` installs): a build that
+    # silently failed would otherwise go unnoticed, the tests passing on the pure modules.
+    module = importlib.import_module(f"streams.core.{name}")
     if PURE:
-        assert engine.__file__.endswith(".py") and core.compiled_modules() == []
+        assert module.__file__.endswith(".py") and name not in core.compiled_modules()
     else:
-        assert core.built_module("engine") is not None, "run `make install` (python -m streams.core.build)"
-        assert not engine.__file__.endswith(".py")
-        assert "engine" in core.compiled_modules()
+        assert core.built_module(name) is not None, "run `make install` (python -m streams.core.build)"
+        assert not module.__file__.endswith(".py")
+        assert name in core.compiled_modules()
 
 
 def test_compiled_and_source_engines_give_the_same_records_and_counts() -> None:
@@ -108,3 +112,17 @@ def test_a_failed_build_reports_why_and_leaves_the_source_in_charge(tmp_path, mo
     assert [line.split(":")[0] for line in failed] == list(core_build.MODULES)
     assert core_build.built("engine", tmp_path / "streams" / "core") == []
     assert core.built_module("engine", tmp_path / "streams" / "core") is None
+
+
+def test_clean_removes_every_build_even_of_a_module_no_longer_listed(tmp_path) -> None:
+    core_dir = tmp_path / "streams" / "core"
+    core_dir.mkdir(parents=True)
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    for name in ("engine", "retired"):  # "retired": compiled once, since taken off MODULES
+        (core_dir / f"{name}.py").write_text("")
+        (core_dir / f"{name}{suffix}").write_bytes(b"")
+        (core_dir / f"{name}.c").write_text("")
+    (core_dir / "notes.so.txt").write_text("")  # not a build: left alone
+    assert "retired" not in core_build.MODULES
+    assert core_build.clean(core_dir) == 4
+    assert sorted(p.name for p in core_dir.iterdir()) == ["engine.py", "notes.so.txt", "retired.py"]
