@@ -11,10 +11,10 @@ import os
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import BinaryIO, Callable, Iterable, Iterator, Sequence
+from typing import BinaryIO, Callable, Iterable, Sequence
 
 from .core.engine import SlaEngine
-from .core.events import EventError, decode_event_at
+from .core.events import decode_lines
 from .core.policy import PolicySet
 from .core.records import SlaRecord, encode_records
 
@@ -36,19 +36,7 @@ class ReplayResult:
 def read_events(lines: Iterable[bytes], on_invalid: Callable[[int, str], None],
                 on_line: Callable[[int], None] | None = None) -> list[tuple[int, int, object]]:
     """Decode lines into (event time µs, line number, event); invalid ones go to `on_invalid`."""
-    items: list[tuple[int, int, object]] = []
-    append = items.append
-    for n, line in enumerate(lines, 1):
-        if on_line is not None:
-            on_line(len(line))
-        try:
-            ev, t = decode_event_at(line)
-        except EventError as exc:
-            if line.strip():  # blank lines (e.g. a trailing newline) are not events
-                on_invalid(n, exc.reason)
-            continue
-        append((t, n, ev))
-    return items
+    return decode_lines(lines, on_invalid, on_line)[0]
 
 
 def run(items: list[tuple[int, int, object]], policies: PolicySet,
@@ -65,10 +53,7 @@ def run(items: list[tuple[int, int, object]], policies: PolicySet,
         until_us = items[-1][0] if items else None
     engine = SlaEngine(policies)
     cut = len(items) if until_us is None else bisect_right(items, until_us, key=itemgetter(0))
-    apply = engine.apply
-    for i in range(cut):
-        t, _, ev = items[i]
-        apply(ev, t)
+    engine.apply_items(items, cut)
     if until_us is not None:
         engine.advance(until_us + 1)  # inclusive: a deadline exactly at `until` fires
     records = engine.drain()
@@ -86,37 +71,23 @@ def replay_lines(lines: Iterable[bytes], policies: PolicySet, until_us: int | No
         if on_invalid is not None:
             on_invalid(n, reason)
 
-    counted = _Counter(lines)
     # A batch job that builds millions of long-lived objects: the cyclic GC would rescan them
     # over and over (measured: ~40 % of decode time) and the engine frees its own state by
     # reference counting, so the collector is paused for the duration.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        items = read_events(counted, invalid, on_line)
+        items, n_lines = decode_lines(lines, invalid, on_line)
         records, engine, after, until_us = run(items, policies, until_us)
     finally:
         if gc_was_enabled:
             gc.enable()
     return ReplayResult(
-        records=records, lines=counted.n, events=len(items), invalid=len(problems),
+        records=records, lines=n_lines, events=len(items), invalid=len(problems),
         duplicates=engine.stats.duplicates, after_until=after, orphans=engine.stats.orphans + engine.stats.after_end,
         open_entities=engine.open_entities,
         until_us=until_us,
         problems=problems)
-
-
-class _Counter:
-    """Iterates lines and counts them (the reader stops early on nothing, so n is the total)."""
-
-    def __init__(self, lines: Iterable[bytes]) -> None:
-        self._lines = lines
-        self.n = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for line in self._lines:
-            self.n += 1
-            yield line
 
 
 def write_records(records: Sequence[SlaRecord], out: BinaryIO, extended: bool = False) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 CORE = Path(__file__).resolve().parent
 # Each with its .pxd. Order does not matter; a module not listed here is never compiled.
-MODULES = ("engine", "metrics", "events", "calendar")
+MODULES = ("engine", "metrics", "events", "calendar", "records")
 
 DIRECTIVES = {
     "language_level": 3,

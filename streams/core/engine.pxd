@@ -55,6 +55,8 @@ cdef class SlaEngine:
 
     @cython.locals(entity=Entity, seen=bytes, h=bytes)
     cpdef bint apply(self, event, t) except -1
+    @cython.locals(i=Py_ssize_t)
+    cpdef apply_items(self, list items, Py_ssize_t stop)
     @cython.locals(clock=Clock, bucket=list)
     cdef _promote(self, upto)
     @cython.locals(clock=Clock, heap=list)

@@ -6,3 +6,6 @@ from cpython.datetime cimport datetime
 
 @cython.locals(offset=cython.longlong)
 cpdef long long _us_from_text(datetime at, str text) except? -1
+
+@cython.locals(n=Py_ssize_t, items=list)
+cpdef tuple decode_lines(lines, on_invalid, on_line=*)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, Callable, ClassVar, Iterable, Literal, Union
 
 from pydantic import (
     AwareDatetime,
@@ -499,6 +499,29 @@ def _offset_seconds(tail: str) -> int:
             offset = -offset
         _OFFSETS[tail] = offset
     return offset
+
+
+def decode_lines(lines: Iterable[bytes], on_invalid: Callable[[int, str], None],
+                 on_line: Callable[[int], None] | None = None) -> tuple[list[tuple[int, int, Event]], int]:
+    """Decode JSON Lines: `(items, lines read)`, items being `(event time µs, line number,
+    event)` for the valid lines in file order; each invalid line goes to `on_invalid(number,
+    reason)` (blank lines are not events and are skipped silently), and `on_line(bytes)` sees
+    every line (a progress bar). The replay's reader, a loop that runs compiled with the decoder."""
+    items: list[tuple[int, int, Event]] = []
+    append = items.append
+    n = 0
+    for line in lines:
+        n += 1
+        if on_line is not None:
+            on_line(len(line))
+        try:
+            ev, t = decode_event_at(line)
+        except EventError as exc:
+            if line.strip():
+                on_invalid(n, exc.reason)
+            continue
+        append((t, n, ev))
+    return items, n
 
 
 def decode_event_with_models(raw: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Event:
