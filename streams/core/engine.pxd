@@ -36,7 +36,7 @@ cdef class Entity:
     cdef public object ended_at
 
 cdef class EngineStats:
-    cdef public object applied, duplicates, orphans, after_end, late, records
+    cdef public long long applied, duplicates, orphans, after_end, late, records
 
 cdef class SlaEngine:
     cdef public object policies

@@ -146,7 +146,7 @@ class PolicySet:
 
     def match(self, attrs: Mapping[str, str | None]) -> Policy | None:
         """The first policy, in file order, whose match holds for `attrs`; None if none does."""
-        key = tuple(attrs.get(k) for k in MATCH_KEYS)
+        key = tuple(map(attrs.get, MATCH_KEYS))  # once per new entity: map, not a genexpr
         cache = self._cache
         try:
             return cache[key]
