@@ -475,7 +475,9 @@ def decode_event_at(raw: bytes | str, max_bytes: int = DEFAULT_MAX_BYTES) -> tup
         # models' parser's): the models decide, and word the reason.
         event = _in_range(_decode_with_models(raw))
         return event, to_us(event.occurred_at)
-    return _in_range(event), _us_from_text(at, text)
+    if not 1970 < at.year < 8999:  # _in_range's quick test, without its call on the hot path
+        _in_range(event)
+    return event, _us_from_text(at, text)
 
 
 _EPOCH_ORDINAL = EPOCH.toordinal()
@@ -485,19 +487,24 @@ _OFFSETS: dict[str, int] = {}  # "+08:00" -> 28800 (seconds east of UTC)
 def _us_from_text(at: datetime, text: str) -> int:
     """µs since the epoch of `at`, parsed from `text` by `_validate_timestamp`: the pattern
     guarantees `text` ends in `Z`/`z` or `±HH:MM` (a naive timestamp was rejected)."""
-    offset = 0 if text[-1] in "Zz" else _offset_seconds(text[-6:])
-    return (((at.toordinal() - _EPOCH_ORDINAL) * 86400 + at.hour * 3600 + at.minute * 60
-             + at.second - offset) * 1_000_000 + at.microsecond)
+    last = text[-1]
+    if last == "Z" or last == "z":
+        offset = 0
+    else:
+        tail = text[-6:]
+        cached = _OFFSETS.get(tail)
+        offset = _offset_seconds(tail) if cached is None else cached
+    days = at.toordinal() - _EPOCH_ORDINAL
+    seconds = days * 86400 + at.hour * 3600 + at.minute * 60 + at.second - offset
+    return seconds * 1_000_000 + at.microsecond
 
 
 def _offset_seconds(tail: str) -> int:
-    offset = _OFFSETS.get(tail)
-    if offset is None:
-        # Validated `±HH:MM` (HH <= 23): at most 2,880 entries, and a feed uses one or two.
-        offset = int(tail[1:3]) * 3600 + int(tail[4:]) * 60
-        if tail[0] == "-":
-            offset = -offset
-        _OFFSETS[tail] = offset
+    # Validated `±HH:MM` (HH <= 23): at most 2,880 entries, and a feed uses one or two.
+    offset = int(tail[1:3]) * 3600 + int(tail[4:]) * 60
+    if tail[0] == "-":
+        offset = -offset
+    _OFFSETS[tail] = offset
     return offset
 
 
