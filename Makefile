@@ -13,8 +13,7 @@ install: $(VENV)/.installed $(VENV)/.core-built
 # source or declarations change. Without a C compiler or Python headers the build says so and
 # the pure-Python modules run (slower, same results): the stamp is then left unmade, so the
 # next `make install` tries again.
-CORE_PXD := $(wildcard streams/core/*.pxd)
-$(VENV)/.core-built: $(VENV)/.installed streams/core/build.py $(CORE_PXD) $(CORE_PXD:.pxd=.py)
+$(VENV)/.core-built: $(VENV)/.installed $(wildcard streams/core/*.py streams/core/*.pxd)
 	$(VENV)/bin/python -m streams.core.build --stamp $@
 
 $(VENV)/bin/python:
