@@ -101,8 +101,9 @@ def test_broker_dies_with_a_killed_owner(tmp_path) -> None:
     # atexit does not run on SIGKILL; PR_SET_PDEATHSIG must take the broker down anyway.
     script = (
         "import os, sys; from streams.broker import EmbeddedBroker\n"
-        "b = EmbeddedBroker().start(); print(b.pid, flush=True); os.kill(os.getpid(), 9)\n"
-    )
+        f"b = EmbeddedBroker(log_path={str(tmp_path / 'tansu.log')!r}).start()\n"
+        "print(b.pid, flush=True); os.kill(os.getpid(), 9)\n"
+    )  # the log in tmp_path: a killed owner cannot remove a directory of its own
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=30)
     pid = int(out.stdout.split()[0])
     deadline = time.monotonic() + 5
