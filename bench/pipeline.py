@@ -12,6 +12,9 @@ tickets a day). Closed metric-window cells cost per (minute, partition, dims), n
 scale 1, N events span days of sparse event time and the worker emits about one window cell
 message per event, a worst case that a worker loaded to its limit in real time never sees
 (at 15k events/s live, a minute holds ~900k events). A denser scale shows the per-event cost.
+The SLA core runs compiled where `make install` built it (README, "Compiled core");
+`SLAWATCH_PURE_PYTHON=1` in the environment times the pure-Python core instead (an A/B
+of the two in one sitting).
 Run:  .venv/bin/python bench/pipeline.py [--events 200000] [--runs 3] [--scale 1]
 """
 from __future__ import annotations

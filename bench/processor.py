@@ -6,6 +6,9 @@ entity state) in batches of 1,000, and every output is encoded as the worker sen
 as JSON, closed windows as `window_message`). Kafka is left out: through the broker the worker's
 rate is noisy at the 10-30 % level (bench/pipeline.py), which hides changes of that size.
 Baseline, same run: `orjson.loads` of every message. Medians of --runs.
+The SLA core runs compiled where `make install` built it (README, "Compiled core");
+`SLAWATCH_PURE_PYTHON=1` in the environment times the pure-Python core instead (an A/B
+of the two in one sitting).
 Run:  .venv/bin/python bench/processor.py [--events 60000] [--runs 5]
 """
 from __future__ import annotations

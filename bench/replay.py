@@ -7,6 +7,9 @@ Prints, for the same generated events in the same run:
     JSON encoding of the records),
 each as events/s (median of --runs) with the ratio replay/baseline; then the bytes of engine
 state per open entity at --open entities (tracemalloc), with and without the de-dup set.
+The SLA core runs compiled where `make install` built it (README, "Compiled core");
+`SLAWATCH_PURE_PYTHON=1` in the environment times the pure-Python core instead (an A/B
+of the two in one sitting).
 Run:  .venv/bin/python bench/replay.py [--events 1000000] [--runs 3] [--open 100000,1000000]
 """
 from __future__ import annotations

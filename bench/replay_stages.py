@@ -12,6 +12,9 @@ decode rounds that keep their result until the next pair: rounds 0-1 need new me
 
 `--root DIR` times another checkout of slawatch (its `streams` package) with this script:
 run it alternately on two checkouts for an A/B (BENCHMARKS.md quotes such pairs).
+The SLA core runs compiled where `make install` built it (README, "Compiled core");
+`SLAWATCH_PURE_PYTHON=1` in the environment times the pure-Python core instead (an A/B
+of the two in one sitting).
 Run:  .venv/bin/python bench/replay_stages.py [--events 300000] [--runs 3] [--fresh] [--root DIR]
 """
 from __future__ import annotations
