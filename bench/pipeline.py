@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from streams.core import core_label  # noqa: E402
 from streams.broker import EmbeddedBroker  # noqa: E402
 from streams.generator import GeneratorConfig, generate  # noqa: E402
 from tests.integration.test_live_pipeline import PARTITIONS, Worker, produce  # noqa: E402
@@ -105,6 +106,7 @@ def main() -> None:
     raw, pipe = statistics.median(raws), statistics.median(pipes)
     print(f"events: {len(evs):,}, scale {args.scale:g}, partitions: {PARTITIONS} x 2 topics, "
           f"runs: {args.runs} (medians)")
+    print(f"  core (the worker inherits this environment): {core_label()}")
     print(f"  baseline raw aiokafka consume + orjson  {raw:>10,.0f} events/s")
     print(f"  slawatch worker (1 process)             {pipe:>10,.0f} events/s   ratio {pipe / raw:.2f}x"
           f"   (goal >= 0.25x: {'met' if pipe / raw >= 0.25 else 'NOT met'})")

@@ -26,6 +26,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from streams.core import core_label  # noqa: E402
 from streams.core.policy import load_policies  # noqa: E402
 from streams.core.timeutil import US  # noqa: E402
 from streams.generator import GeneratorConfig, generate  # noqa: E402
@@ -86,6 +87,7 @@ def main() -> None:
         work.append(n / (time.perf_counter() - t0))
     b, w = statistics.median(base), statistics.median(work)
     print(f"events: {n:,}, outputs per event: {outputs / n:.2f}, runs: {args.runs} (medians)")
+    print(f"  core: {core_label()}")
     print(f"  baseline orjson.loads         {b:>12,.0f} events/s")
     print(f"  worker's work in process      {w:>12,.0f} events/s   ratio {w / b:.3f}x baseline")
 

@@ -28,6 +28,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from streams.core import core_label  # noqa: E402
 from streams.core.engine import SlaEngine  # noqa: E402
 from streams.core.events import decode_event  # noqa: E402
 from streams.core.policy import load_policies  # noqa: E402
@@ -72,6 +73,7 @@ def bench_throughput(lines: list[bytes], runs: int) -> None:
         rep.append(n / timed(full))
     mb, md, mr = (statistics.median(x) for x in (base, dec, rep))
     print(f"events: {n}, records: {records}, runs: {runs} (medians)")
+    print(f"  core: {core_label()}")
     print(f"  baseline orjson.loads      {mb:>12,.0f} events/s")
     print(f"  decode_event (shipped)     {md:>12,.0f} events/s   ratio {md / mb:.2f}x baseline")
     print(f"  replay end to end          {mr:>12,.0f} events/s   ratio {mr / mb:.2f}x baseline"

@@ -63,6 +63,18 @@ def core_build_status() -> dict:
     return {"compiled": compiled, "why": why}
 
 
+def core_label() -> str:
+    """One line for benchmarks: the core modules that a process started now runs compiled
+    (current builds, unless SLAWATCH_PURE_PYTHON is set), or why it runs pure Python."""
+    if os.environ.get(PURE_ENV):
+        return f"pure Python ({PURE_ENV} is set)"
+    names = sorted({p.name.split(".")[0] for p in _HERE.iterdir()
+                    if any(p.name.endswith(s) for s in importlib.machinery.EXTENSION_SUFFIXES)})
+    current = [n for n in names if not stale_build(n)]
+    if not current:
+        return "pure Python (no current build: `make install` compiles it)"
+    return ", ".join(current) + " compiled"
+
 class _SourceFirst:
     """Meta-path finder: the `.py` of a core module whose build must not be used."""
 

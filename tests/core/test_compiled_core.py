@@ -126,3 +126,14 @@ def test_clean_removes_every_build_even_of_a_module_no_longer_listed(tmp_path) -
     assert "retired" not in core_build.MODULES
     assert core_build.clean(core_dir) == 4
     assert sorted(p.name for p in core_dir.iterdir()) == ["engine.py", "notes.so.txt", "retired.py"]
+
+
+def test_core_label_names_the_current_builds_or_why_not(monkeypatch) -> None:
+    monkeypatch.setenv(core.PURE_ENV, "1")
+    assert core.core_label() == f"pure Python ({core.PURE_ENV} is set)"
+    monkeypatch.delenv(core.PURE_ENV)
+    current = [m for m in sorted(core_build.MODULES) if core.built_module(m) and not core.stale_build(m)]
+    if current:
+        assert core.core_label() == ", ".join(current) + " compiled"
+    else:
+        assert core.core_label().startswith("pure Python (no current build")
