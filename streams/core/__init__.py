@@ -22,13 +22,16 @@ _HERE = Path(__file__).resolve().parent
 PURE_ENV = "SLAWATCH_PURE_PYTHON"
 
 
+def built_files(name: str, core: Path = _HERE) -> list[Path]:
+    """Every compiled file of core module `name` in `core` (one per extension suffix)."""
+    return [path for suffix in importlib.machinery.EXTENSION_SUFFIXES
+            if (path := core / f"{name}{suffix}").exists()]
+
+
 def built_module(name: str, core: Path = _HERE) -> Path | None:
-    """The compiled file of core module `name` in `core`, if one was built."""
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = core / f"{name}{suffix}"
-        if path.exists():
-            return path
-    return None
+    """The compiled file of core module `name` in `core` that Python would import, if any."""
+    files = built_files(name, core)
+    return files[0] if files else None
 
 
 def stale_build(name: str, core: Path = _HERE) -> bool:
@@ -68,12 +71,12 @@ def core_label() -> str:
     (current builds, unless SLAWATCH_PURE_PYTHON is set), or why it runs pure Python."""
     if os.environ.get(PURE_ENV):
         return f"pure Python ({PURE_ENV} is set)"
-    names = sorted({p.name.split(".")[0] for p in _HERE.iterdir()
-                    if any(p.name.endswith(s) for s in importlib.machinery.EXTENSION_SUFFIXES)})
-    current = [n for n in names if not stale_build(n)]
+    current = [p.stem for p in sorted(_HERE.glob("*.py"))
+               if built_module(p.stem) is not None and not stale_build(p.stem)]
     if not current:
         return "pure Python (no current build: `make install` compiles it)"
     return ", ".join(current) + " compiled"
+
 
 class _SourceFirst:
     """Meta-path finder: the `.py` of a core module whose build must not be used."""

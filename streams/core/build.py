@@ -1,8 +1,9 @@
 """Compile the SLA core's hot modules with Cython (`python -m streams.core.build`).
 
-The modules stay plain Python: each `X.py` listed here has an augmenting `X.pxd` beside it that
-types its classes and internal methods, and Cython compiles the unchanged source into an
-extension module `X.*.so` that Python then imports in preference to `X.py`. Where there is no C
+The modules stay plain Python: Cython compiles each `X.py` listed here, unchanged, into an
+extension module `X.*.so` that Python then imports in preference to `X.py`. Where an augmenting
+`X.pxd` sits beside it, its declarations type the module's classes, methods and locals; without
+one (calendar) the module is compiled as it is. Where there is no C
 compiler or no Python headers the build says so and the pure-Python modules run (same results,
 slower); `make install` never fails for it. `SLAWATCH_PURE_PYTHON=1` ignores built modules
 (the tests run the core both ways).
@@ -17,9 +18,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import built_files
+
 CORE = Path(__file__).resolve().parent
-# Each with its .pxd. Order does not matter; a module not listed here is never compiled.
-MODULES = ("engine", "metrics", "events", "calendar", "records")
+# Order does not matter; a module not listed here is never compiled (and `clean` removes its build).
+MODULES = ("engine", "metrics", "events", "calendar", "timeutil")
 
 DIRECTIVES = {
     "language_level": 3,
@@ -34,8 +37,7 @@ DIRECTIVES = {
 }
 
 
-def built(name: str, core: Path = CORE) -> list[Path]:
-    return sorted(core.glob(f"{name}.*.so")) + sorted(core.glob(f"{name}.*.pyd"))
+built = built_files  # the files a build of a module left (streams.core decides which count)
 
 
 def clean(core: Path = CORE) -> int:

@@ -7,12 +7,11 @@ field for field, and `record_id` so at-least-once delivery can be de-duplicated 
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 from typing import Iterable, Iterator, Optional, Union
 
 import msgspec
 
-from .timeutil import EPOCH, US
+from .timeutil import US, format_us
 
 # The contract's field order; JSON output keeps it so files diff cleanly.
 RECORD_FIELDS = (
@@ -80,41 +79,12 @@ class SlaRecord(msgspec.Struct, gc=False):
         fields = (self.entity_kind, self.entity_id, self.metric, self.policy, self.cycle,
                   self.status, t // US if not t % US else t / US,
                   e // US if not e % US else e / US,
-                  _rfc3339(d) if d is not None else None,
-                  _rfc3339(self.at_us), self.channel, self.priority,
+                  format_us(d) if d is not None else None,
+                  format_us(self.at_us), self.channel, self.priority,
                   self.customer_tier, self.category, self.agent_id)
         if extended:
             return _ExtendedJson(*fields, self.record_id, self.queue, self.group, self.fraction)
         return _ContractJson(*fields)
-
-
-# Record times as RFC 3339 UTC text, exactly as msgspec writes a UTC datetime (whole seconds
-# without a fraction, else six digits; tested against it). Two datetimes per record were half
-# the cost of encoding one; the date and the time of day come from small caches instead.
-_DAYS: dict[int, str] = {}               # days since the epoch -> "YYYY-MM-DDT"
-_TIMES: list[str | None] = [None] * 86_400  # second of the day -> "HH:MM:SS"
-
-
-def _rfc3339(us: int) -> str:
-    # Floor division, as `EPOCH + timedelta(microseconds=us)` does before the epoch too.
-    sec = us // 1_000_000
-    frac = us - sec * 1_000_000
-    day = sec // 86_400
-    second = sec - day * 86_400
-    date = _DAYS.get(day)
-    if date is None:
-        if len(_DAYS) >= 100_000:
-            _DAYS.clear()  # bounded: a long-running worker sees a new day every day
-        d = EPOCH + timedelta(days=day)
-        date = _DAYS[day] = f"{d.year:04d}-{d.month:02d}-{d.day:02d}T"
-    hms = _TIMES[second]
-    if hms is None:
-        h = second // 3600
-        m = second // 60 - h * 60
-        hms = _TIMES[second] = f"{h:02d}:{m:02d}:{second % 60:02d}"
-    if frac:
-        return f"{date}{hms}.{frac:06d}Z"
-    return date + hms + "Z"
 
 
 def encode_records(records: Iterable[SlaRecord], extended: bool = False,
@@ -151,7 +121,7 @@ class _ContractJson(msgspec.Struct, gc=False):
     status: str
     target_seconds: _Seconds
     elapsed_seconds: _Seconds
-    deadline: Optional[str]   # RFC 3339 UTC (`_rfc3339`)
+    deadline: Optional[str]   # RFC 3339 UTC (`format_us`)
     at: str
     channel: Optional[str]
     priority: Optional[str]
