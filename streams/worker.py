@@ -26,7 +26,6 @@ import asyncio
 import gc
 import logging
 import time
-from functools import lru_cache
 from typing import Any, Iterable
 
 import orjson
@@ -63,17 +62,11 @@ def changelog_topic(settings: Settings) -> str:
     return f"{settings.app_id}-sla-state-changelog"
 
 
-@lru_cache(maxsize=1024)
-def _window_start(start: int) -> str:
-    # Every cell of a minute (often dozens per partition) carries the same start.
-    return format_us(start)
-
-
 def window_message(start: int, dims: tuple, agg: Any, source_partition: int) -> tuple[bytes, bytes]:
     """A closed window cell as a message. Each input partition emits its own partial cell;
     `source_partition` lets the ClickHouse sink add partials up and replace re-emitted ones."""
     wid = window_id(start, dims)
-    body = {"window_id": wid, "window_start": _window_start(start), "window_seconds": 60,
+    body = {"window_id": wid, "window_start": format_us(start), "window_seconds": 60,
             "source_partition": source_partition,
             "entity_kind": dims[0], "channel": dims[1], "queue": dims[2], "priority": dims[3],
             "customer_tier": dims[4], "category": dims[5], "agent_id": dims[6], **agg.to_dict()}
