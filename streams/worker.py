@@ -34,10 +34,10 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
 from .core import core_build_status
-from .core.metrics import window_id
 from .core.policy import load_policies
 from .core.state import StateError, load_entity
-from .core.timeutil import US, format_us
+from .core.timeutil import US
+from .core.window_json import window_message
 from .processor import Outputs, PartitionProcessor, kind_of_topic
 from .service import run_until_signalled, serve_http
 from .settings import Settings
@@ -60,17 +60,6 @@ def wall_us() -> int:
 
 def changelog_topic(settings: Settings) -> str:
     return f"{settings.app_id}-sla-state-changelog"
-
-
-def window_message(start: int, dims: tuple, agg: Any, source_partition: int) -> tuple[bytes, bytes]:
-    """A closed window cell as a message. Each input partition emits its own partial cell;
-    `source_partition` lets the ClickHouse sink add partials up and replace re-emitted ones."""
-    wid = window_id(start, dims)
-    body = {"window_id": wid, "window_start": format_us(start), "window_seconds": 60,
-            "source_partition": source_partition,
-            "entity_kind": dims[0], "channel": dims[1], "queue": dims[2], "priority": dims[3],
-            "customer_tier": dims[4], "category": dims[5], "agent_id": dims[6], **agg.to_dict()}
-    return wid.encode(), orjson.dumps(body)
 
 
 class _Batches:

@@ -22,7 +22,7 @@ from . import built_files
 
 CORE = Path(__file__).resolve().parent
 # Order does not matter; a module not listed here is never compiled (and `clean` removes its build).
-MODULES = ("engine", "metrics", "events", "calendar", "timeutil")
+MODULES = ("engine", "metrics", "events", "calendar", "timeutil", "window_json")
 
 DIRECTIVES = {
     "language_level": 3,

@@ -103,8 +103,10 @@ def _num(x: float) -> int | float:
 def _store_bins(store: DenseStore) -> list[list[int | float]]:
     if store.count == 0:
         return []
-    bins, offset = store.bins, store.offset
-    return [[k, _num(bins[k - offset])] for k in range(store.min_key, store.max_key + 1)
+    bins, offset, lo = store.bins, store.offset, store.min_key
+    if lo == store.max_key:  # one populated bin: most cells hold a single value
+        return [[lo, _num(bins[lo - offset])]]
+    return [[k, _num(bins[k - offset])] for k in range(lo, store.max_key + 1)
             if bins[k - offset]]
 
 
@@ -192,6 +194,11 @@ def quantile_values(sketch: DDSketch, qs: list[float]) -> list[float | None]:
         rank = q * (count - 1)
         if rank < zero:
             out.append(0)
+            continue
+        if store.min_key == store.max_key:
+            # One populated bin (most cells hold one value): every rank above the zeros is in
+            # it, as the general path below would find.
+            out.append(sketch._mapping.value(store.min_key))
             continue
         if running is None:
             # Only the populated keys: the empty bins around them add nothing to the count,
