@@ -125,17 +125,19 @@ class PartitionProcessor:
 
     def _apply(self, ev, t: int) -> bool:
         engine = self.engine
-        entity = engine.entities[ev.kind].get(ev.entity_id)
-        prev_status = entity.status if entity is not None else None
-        applied = engine.apply(ev, t)
-        if not applied:
-            return False
         etype = ev.type
-        self.by_type[etype] = self.by_type.get(etype, 0) + 1
-        if etype in _WINDOW_EVENTS or (etype == "ticket.status_changed" and prev_status in _REOPENABLE):
+        reopening = False
+        if etype == "ticket.status_changed":  # a reopen is known only from the status before
+            entity = engine.entities[ev.kind].get(ev.entity_id)
+            reopening = entity is not None and entity.status in _REOPENABLE
+        if not engine.apply(ev, t):
+            return False
+        by_type = self.by_type
+        by_type[etype] = by_type.get(etype, 0) + 1
+        if reopening or etype in _WINDOW_EVENTS:
             entity = engine.entities[ev.kind].get(ev.entity_id)
             if entity is not None:
-                reopened = etype == "ticket.status_changed" and ev.status not in _REOPENABLE
+                reopened = reopening and ev.status not in _REOPENABLE
                 self.metrics.observe_event(ev.kind, entity_dims(entity), etype, t,
                                            score=getattr(ev, "score", None), reopened=reopened)
         return True
