@@ -80,9 +80,8 @@ class Timed(Worker):
             self.stop.set()
 
     async def _send(self, p, out, wall):
-        if self.mode == "no-outputs":
-            return []
-        return await super()._send(p, out, wall)
+        if self.mode != "no-outputs":
+            await super()._send(p, out, wall)
 
 
 def settings_for(url: str, topics: dict[str, str]) -> Settings:

@@ -63,46 +63,36 @@ def changelog_topic(settings: Settings) -> str:
 
 
 class _Batches:
-    """Producer batches per output topic, all for one partition number."""
+    """Producer batches per output topic for one step and one partition number: filled here,
+    handed to the producer later by `Worker._submit` (see `Worker.step`)."""
 
-    def __init__(self, producer: AIOKafkaProducer, partition: int) -> None:
+    def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
-        self.partition = partition
-        self.batches: dict[str, Any] = {}
-        self.futures: list = []
+        self.open: dict[str, Any] = {}
+        self.ready: list[tuple[str, Any]] = []
 
-    async def _target(self, topic: str) -> int:
-        n = len(await self.producer.partitions_for(topic))
-        return self.partition % n
+    def add(self, topic: str, key: bytes, value: bytes | None) -> None:
+        self.add_all(topic, ((key, value),))
 
-    async def add(self, topic: str, key: bytes, value: bytes | None) -> None:
-        await self.add_all(topic, ((key, value),))
-
-    async def add_all(self, topic: str, messages: Iterable[tuple[bytes, bytes | None]]) -> None:
-        """Append (key, value) pairs; a full batch is sent and a new one started. One await per
-        topic and step, not one coroutine per message (measured: within noise, +1 %)."""
-        batch = self.batches.get(topic)
+    def add_all(self, topic: str, messages: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Append (key, value) pairs; a full batch is set aside and a new one started."""
+        batch = self.open.get(topic)
         append = batch.append if batch is not None else None
         for key, value in messages:
             if append is None:  # the topic's first message of this step
-                batch = self.batches[topic] = self.producer.create_batch()
+                batch = self.open[topic] = self.producer.create_batch()
                 append = batch.append
-            if append(key=key, value=value, timestamp=None) is None:  # full: send, start anew
-                await self._submit(topic, batch)
-                batch = self.batches[topic] = self.producer.create_batch()
+            if append(key=key, value=value, timestamp=None) is None:  # full: start anew
+                self.ready.append((topic, batch))
+                batch = self.open[topic] = self.producer.create_batch()
                 append = batch.append
                 append(key=key, value=value, timestamp=None)
 
-    async def _submit(self, topic: str, batch: Any) -> None:
-        self.futures.append(await self.producer.send_batch(batch, topic,
-                                                           partition=await self._target(topic)))
-
-    async def flush(self) -> list:
-        for topic, batch in self.batches.items():
-            if batch.record_count():
-                await self._submit(topic, batch)
-        self.batches.clear()
-        return self.futures
+    def finish(self) -> list[tuple[str, Any]]:
+        """Every non-empty batch, in the order they were filled per topic."""
+        self.ready += [(topic, batch) for topic, batch in self.open.items() if batch.record_count()]
+        self.open.clear()
+        return self.ready
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -140,6 +130,7 @@ class Worker:
 
         self.reloader = PolicyReloader(settings.rules, self.policies, self.metrics.registry)
         self._confirming: list[asyncio.Future] = []
+        self._step_batches: dict[int, _Batches] = {}      # output partition number -> batches
         self._confirmed: dict[TopicPartition, int] = {}
         # Per processor, the watermark of the newest step whose outputs are confirmed (/status).
         self._published: dict[tuple[str, int], int] = {}
@@ -375,14 +366,18 @@ class Worker:
                 seq.caught_up = high is not None and pos is not None and pos >= high
             if seq.newest is not None and (frontier is None or seq.newest > frontier[0]):
                 frontier = (seq.newest, seq.wall_at_newest)
-        futures = []
+        self._step_batches = {}
         for p in processors:
             p.tick(wall, frontier)
             out = p.drain()
             self.metrics.observe_processor(p)
             self.metrics.observe_records(out.records)
             self.metrics.observe_dead_letters(p.kind, out.dead_letters)
-            futures += await self._send(p, out, wall)
+            await self._send(p, out, wall)
+        batches = [(topic, part, batch) for part, b in self._step_batches.items()
+                   for topic, batch in b.finish()]
+        self._step_batches = {}
+        futures = await self._submit(batches)
         # Offsets move only once this step's outputs (and every earlier step's) are confirmed.
         # Confirmation runs in a chained task while the next batch is processed: one broker
         # round trip per step would otherwise cap the worker; at most MAX_IN_FLIGHT steps wait.
@@ -412,39 +407,55 @@ class Worker:
             offsets[tp] = held if held is not None else pos
         return offsets
 
-    async def _send(self, p: PartitionProcessor, out: Outputs, wall: int) -> list:
-        """Queue every output of one processor; return the futures that confirm them.
+    async def _send(self, p: PartitionProcessor, out: Outputs, wall: int) -> None:
+        """Encode every output of one processor into this step's producer batches.
 
         Outputs go to the input partition's number (modulo the output topic's partitions):
         the input partition was chosen from the entity id, so one entity's records still land
         in one output partition, in order, and no key has to be hashed again. Messages are
-        appended to producer batches, not sent one by one (a future per message is costly).
+        appended to producer batches, not sent one by one (a future per message is costly);
+        the conversation and ticket processors of one number share them.
         """
         s, part = self.settings, p.partition
-        out_batches = _Batches(self.producer, part)
+        out_batches = self._step_batches.get(part)
+        if out_batches is None:
+            out_batches = self._step_batches[part] = _Batches(self.producer)
         add_all = out_batches.add_all
         tallies = self.tallies
         for rec in out.records:
             tallies[rec.status] = tallies.get(rec.status, 0) + 1
-        await add_all(s.sla_events_topic, ((rec.entity_id.encode(), rec.to_json(extended=True))
-                                           for rec in out.records))
-        await add_all(s.metrics_topic, (window_message(start, dims, agg, part)
-                                        for start, dims, agg in out.windows))
-        await add_all(s.dead_letter_topic, ((dl.key, dl.to_json()) for dl in out.dead_letters))
+        add_all(s.sla_events_topic, ((rec.entity_id.encode(), rec.to_json(extended=True))
+                                     for rec in out.records))
+        add_all(s.metrics_topic, (window_message(start, dims, agg, part)
+                                  for start, dims, agg in out.windows))
+        add_all(s.dead_letter_topic, ((dl.key, dl.to_json()) for dl in out.dead_letters))
         changelog = changelog_topic(s)
-        await add_all(changelog, ((f"{part}|{key}".encode(), value)
-                                  for key, value in out.states.items()))
-        add = out_batches.add
+        add_all(changelog, ((f"{part}|{key}".encode(), value) for key, value in out.states.items()))
         # The clock (watermark + open windows) is larger: once a second, or when windows close.
         if out.windows or wall - self.clock_saved.get((p.topic, part), 0) >= CLOCK_SAVE_INTERVAL_US:
-            await add(changelog, f"{part}|clock:{p.kind}".encode(), p.clock_state())
+            out_batches.add(changelog, f"{part}|clock:{p.kind}".encode(), p.clock_state())
             self.clock_saved[(p.topic, part)] = wall
         self.totals["records"] += len(out.records)
         self.totals["windows"] += len(out.windows)
         self.totals["dead_letters"] += len(out.dead_letters)
         if out.windows:
             self.recent_windows = (self.recent_windows + out.windows)[-2000:]
-        return await out_batches.flush()
+
+    async def _submit(self, batches: list) -> list:
+        """Hand one step's batches to the producer; return the futures that confirm them.
+
+        aiokafka accepts a batch for a partition only once the previous one for it has left
+        (one produce request in flight per broker), so each output partition gets one batch
+        per step: the conversation and ticket processors of a number used to send one each,
+        and the second waited a broker round trip for the first."""
+        futures = []
+        counts: dict[str, int] = {}
+        for topic, part, batch in batches:
+            n = counts.get(topic)
+            if n is None:
+                n = counts[topic] = len(await self.producer.partitions_for(topic))
+            futures.append(await self.producer.send_batch(batch, topic, partition=part % n))
+        return futures
 
     async def commit(self, wait: bool = True) -> None:
         """Commit the confirmed offsets; `wait`: first confirm every step in flight."""
