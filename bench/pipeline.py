@@ -15,6 +15,7 @@ message per event, a worst case that a worker loaded to its limit in real time n
 The SLA core runs compiled where `make install` built it (README, "Compiled core");
 `SLAWATCH_PURE_PYTHON=1` in the environment times the pure-Python core instead (an A/B
 of the two in one sitting).
+`bench/pipeline_floor.py` splits this rate (consume only, no outputs, whole).
 Run:  .venv/bin/python bench/pipeline.py [--events 200000] [--runs 3] [--scale 1]
 """
 from __future__ import annotations

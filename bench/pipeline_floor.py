@@ -7,7 +7,8 @@ generated events (2 input topics x 4 partitions, fresh consumer group per varian
   - consume:     the worker's own consumer loop (`getmany`, positions, commits) with the
                  processing left out: the worker's Kafka input floor;
   - no-outputs:  the worker doing everything (decode, validation, sequencing, SLA engine, metric
-                 windows, entity state) except encoding and sending outputs;
+                 windows, entity state serialised, Prometheus) except encoding records and
+                 window cells and sending anything;
   - worker:      the whole worker, outputs to Kafka included.
 Each variant is `streams.worker.Worker` itself in a fresh Python process of its own (with the
 worker's GC settings), as `slawatch worker` runs; the benchmark only overrides `step` (consume)
