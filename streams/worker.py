@@ -63,34 +63,36 @@ def changelog_topic(settings: Settings) -> str:
 
 
 class _Batches:
-    """Producer batches per output topic for one step and one partition number: filled here,
-    handed to the producer later by `Worker._submit` (see `Worker.step`)."""
+    """One step's producer batches, one per output topic and partition number (more when one
+    fills up): filled by `Worker._send`, handed to the producer by `Worker._submit`."""
 
     def __init__(self, producer: AIOKafkaProducer) -> None:
         self.producer = producer
-        self.open: dict[str, Any] = {}
-        self.ready: list[tuple[str, Any]] = []
+        self.open: dict[tuple[str, int], Any] = {}
+        self.ready: list[tuple[str, int, Any]] = []
 
-    def add(self, topic: str, key: bytes, value: bytes | None) -> None:
-        self.add_all(topic, ((key, value),))
+    def add(self, topic: str, part: int, key: bytes, value: bytes | None) -> None:
+        self.add_all(topic, part, ((key, value),))
 
-    def add_all(self, topic: str, messages: Iterable[tuple[bytes, bytes | None]]) -> None:
+    def add_all(self, topic: str, part: int, messages: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Append (key, value) pairs; a full batch is set aside and a new one started."""
-        batch = self.open.get(topic)
+        batch = self.open.get((topic, part))
         append = batch.append if batch is not None else None
         for key, value in messages:
-            if append is None:  # the topic's first message of this step
-                batch = self.open[topic] = self.producer.create_batch()
+            if append is None:  # the first message of this step for (topic, part)
+                batch = self.open[(topic, part)] = self.producer.create_batch()
                 append = batch.append
             if append(key=key, value=value, timestamp=None) is None:  # full: start anew
-                self.ready.append((topic, batch))
-                batch = self.open[topic] = self.producer.create_batch()
+                self.ready.append((topic, part, batch))
+                batch = self.open[(topic, part)] = self.producer.create_batch()
                 append = batch.append
                 append(key=key, value=value, timestamp=None)
 
-    def finish(self) -> list[tuple[str, Any]]:
-        """Every non-empty batch, in the order they were filled per topic."""
-        self.ready += [(topic, batch) for topic, batch in self.open.items() if batch.record_count()]
+    def finish(self) -> list[tuple[str, int, Any]]:
+        """Every non-empty batch as (topic, partition number, batch), each (topic, partition)'s
+        in the order they were filled."""
+        self.ready += [(topic, part, batch) for (topic, part), batch in self.open.items()
+                       if batch.record_count()]
         self.open.clear()
         return self.ready
 
@@ -130,7 +132,7 @@ class Worker:
 
         self.reloader = PolicyReloader(settings.rules, self.policies, self.metrics.registry)
         self._confirming: list[asyncio.Future] = []
-        self._step_batches: dict[int, _Batches] = {}      # output partition number -> batches
+        self._step_batches: _Batches | None = None   # the outputs of the step in progress
         self._confirmed: dict[TopicPartition, int] = {}
         # Per processor, the watermark of the newest step whose outputs are confirmed (/status).
         self._published: dict[tuple[str, int], int] = {}
@@ -366,7 +368,7 @@ class Worker:
                 seq.caught_up = high is not None and pos is not None and pos >= high
             if seq.newest is not None and (frontier is None or seq.newest > frontier[0]):
                 frontier = (seq.newest, seq.wall_at_newest)
-        self._step_batches = {}
+        self._step_batches = _Batches(self.producer)
         for p in processors:
             p.tick(wall, frontier)
             out = p.drain()
@@ -374,9 +376,7 @@ class Worker:
             self.metrics.observe_records(out.records)
             self.metrics.observe_dead_letters(p.kind, out.dead_letters)
             await self._send(p, out, wall)
-        batches = [(topic, part, batch) for part, b in self._step_batches.items()
-                   for topic, batch in b.finish()]
-        self._step_batches = {}
+        batches, self._step_batches = self._step_batches.finish(), None
         futures = await self._submit(batches)
         # Offsets move only once this step's outputs (and every earlier step's) are confirmed.
         # Confirmation runs in a chained task while the next batch is processed: one broker
@@ -417,23 +417,22 @@ class Worker:
         the conversation and ticket processors of one number share them.
         """
         s, part = self.settings, p.partition
-        out_batches = self._step_batches.get(part)
-        if out_batches is None:
-            out_batches = self._step_batches[part] = _Batches(self.producer)
+        out_batches = self._step_batches
         add_all = out_batches.add_all
         tallies = self.tallies
         for rec in out.records:
             tallies[rec.status] = tallies.get(rec.status, 0) + 1
-        add_all(s.sla_events_topic, ((rec.entity_id.encode(), rec.to_json(extended=True))
-                                     for rec in out.records))
-        add_all(s.metrics_topic, (window_message(start, dims, agg, part)
-                                  for start, dims, agg in out.windows))
-        add_all(s.dead_letter_topic, ((dl.key, dl.to_json()) for dl in out.dead_letters))
+        add_all(s.sla_events_topic, part, ((rec.entity_id.encode(), rec.to_json(extended=True))
+                                           for rec in out.records))
+        add_all(s.metrics_topic, part, (window_message(start, dims, agg, part)
+                                        for start, dims, agg in out.windows))
+        add_all(s.dead_letter_topic, part, ((dl.key, dl.to_json()) for dl in out.dead_letters))
         changelog = changelog_topic(s)
-        add_all(changelog, ((f"{part}|{key}".encode(), value) for key, value in out.states.items()))
+        add_all(changelog, part, ((f"{part}|{key}".encode(), value)
+                                  for key, value in out.states.items()))
         # The clock (watermark + open windows) is larger: once a second, or when windows close.
         if out.windows or wall - self.clock_saved.get((p.topic, part), 0) >= CLOCK_SAVE_INTERVAL_US:
-            out_batches.add(changelog, f"{part}|clock:{p.kind}".encode(), p.clock_state())
+            out_batches.add(changelog, part, f"{part}|clock:{p.kind}".encode(), p.clock_state())
             self.clock_saved[(p.topic, part)] = wall
         self.totals["records"] += len(out.records)
         self.totals["windows"] += len(out.windows)

@@ -37,16 +37,13 @@ DIRECTIVES = {
 }
 
 
-built = built_files  # the files a build of a module left (streams.core decides which count)
-
-
 def clean(core: Path = CORE) -> int:
     """Remove every built module in `core`, listed in MODULES or not: a module taken off the
     list must not keep running from an old build."""
     removed = 0
     for source in sorted(core.glob("*.py")):
         name = source.stem
-        for path in [*built(name, core), core / f"{name}.c"]:
+        for path in [*built_files(name, core), core / f"{name}.c"]:
             if path.exists():
                 path.unlink()
                 removed += 1

@@ -512,8 +512,8 @@ def decode_lines(lines: Iterable[bytes], on_invalid: Callable[[int, str], None],
                  on_line: Callable[[int], None] | None = None) -> tuple[list[tuple[int, int, Event]], int]:
     """Decode JSON Lines: `(items, lines read)`, items being `(event time µs, line number,
     event)` for the valid lines in file order; each invalid line goes to `on_invalid(number,
-    reason)` (blank lines are not events and are skipped silently), and `on_line(bytes)` sees
-    every line (a progress bar). The replay's reader, a loop that runs compiled with the decoder."""
+    reason)` (blank lines are not events and are skipped silently), and `on_line(size)` gets
+    every line's length in bytes (a progress bar). The replay's reader, a loop that runs compiled with the decoder."""
     items: list[tuple[int, int, Event]] = []
     append = items.append
     n = 0

@@ -55,6 +55,7 @@ __all__ = [
     "WindowAggregate",
     "MetricWindows",
     "window_id",
+    "sla_by_metric",
     "record_dims",
     "entity_dims",
 ]
@@ -308,9 +309,6 @@ class WindowAggregate:
 
     def to_dict(self, quantiles: bool = True) -> dict[str, Any]:
         """JSON-ready. Times in seconds; `quantiles=False` skips p50/p90/p99/max (snapshots)."""
-        sla: dict[str, dict[str, int]] = {}
-        for (metric, status), n in sorted(self.sla.items()):
-            sla.setdefault(metric, {})[status] = n
         return {
             "started": self.started,
             "first_responses": self.first_responses,
@@ -322,7 +320,7 @@ class WindowAggregate:
                                                       self.first_response_sum_us, quantiles),
             "resolution_seconds": _sketch_summary(self._res_sketch, self.resolution_sum_us,
                                                   quantiles),
-            "sla": sla,
+            "sla": sla_by_metric(self.sla),
             "csat": {"count": self.csat_count, "sum": self.csat_sum,
                      "hist": list(self.csat_hist)},
             "late_events": self.late_events,
@@ -364,13 +362,38 @@ class WindowAggregate:
                 f" resolved={self.resolved}, sla={self.sla}, late_events={self.late_events})")
 
 
+def sla_by_metric(sla: dict[tuple[str, str], int]) -> dict[str, dict[str, int]]:
+    """A cell's SLA outcome counts as emitted: {metric: {status: n}}, both sorted."""
+    out: dict[str, dict[str, int]] = {}
+    for (metric, status), n in sorted(sla.items()):
+        inner = out.get(metric)
+        if inner is None:
+            inner = out[metric] = {}
+        inner[status] = n
+    return out
+
+
+# dims -> the JSON array of the dims without its "[": dims repeat (channels x queues x tiers x
+# agents), and the live worker computes an id for every closed cell.
+_DIMS_JSON: dict[tuple, bytes] = {}
+_DIMS_JSON_MAX = 100_000  # a bound on memory, far above any real label space
+
+
 def window_id(window_start_us: int, dims: Dims) -> str:
-    """Deterministic id of a cell (32 hex chars), for idempotent sinks.
+    """Deterministic id of a cell (32 hex chars), for idempotent sinks: the blake2b of the JSON
+    array `[window_start_us, *dims]`.
 
     JSON-encoding the key keeps None and "" (and any separator inside a value) distinct.
     """
-    key = orjson.dumps([window_start_us, *dims])
-    return hashlib.blake2b(key, digest_size=16).hexdigest()
+    cacheable = type(dims) is tuple
+    tail = _DIMS_JSON.get(dims) if cacheable else None
+    if tail is None:
+        tail = orjson.dumps(list(dims))[1:]
+        if cacheable:
+            if len(_DIMS_JSON) >= _DIMS_JSON_MAX:
+                _DIMS_JSON.clear()
+            _DIMS_JSON[dims] = tail
+    return hashlib.blake2b(b"[%d,%b" % (window_start_us, tail), digest_size=16).hexdigest()
 
 
 def record_dims(rec: "SlaRecord") -> Dims:

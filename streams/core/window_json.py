@@ -7,23 +7,20 @@ input events, and building the nested dicts of `to_dict` for `orjson` cost more 
 engine's work on the event (bench/processor.py). Here:
 - the message is a msgspec Struct, encoded in C without a dict per cell;
 - the parts most cells share are encoded once: an empty time summary (two thirds of the cells
-  have no first response or no resolution) and an empty CSAT block go in as `msgspec.Raw`;
-- `window_id` hashes the same bytes as `metrics.window_id`, with each dims tuple's JSON
-  encoded once and cached (dims repeat: channels x queues x tiers x agents).
+  have no first response or no resolution) and an empty CSAT block go in as `msgspec.Raw`.
 Tested equal to the `to_dict` form (tests/core/test_window_json.py).
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Optional
 
 import msgspec
 import orjson
 
-from .metrics import QUANTILES, WindowAggregate, _empty_summary, _sketch_summary
+from .metrics import WindowAggregate, _empty_summary, _sketch_summary, sla_by_metric, window_id
 from .timeutil import format_us
 
-__all__ = ["window_message", "window_key"]
+__all__ = ["window_message"]
 
 
 class _WindowJson(msgspec.Struct, gc=False):
@@ -54,40 +51,15 @@ class _WindowJson(msgspec.Struct, gc=False):
 _encode = msgspec.json.Encoder().encode
 _EMPTY_SUMMARY = msgspec.Raw(orjson.dumps(_empty_summary(True)))
 _EMPTY_CSAT = msgspec.Raw(b'{"count":0,"sum":0,"hist":[0,0,0,0,0]}')
-assert QUANTILES  # the summary shape `_empty_summary(True)` encodes includes them
-
-# dims -> the JSON array of the dims without its "[": `window_id` hashes b"[<start>," + that.
-_DIMS_JSON: dict[tuple, bytes] = {}
-_DIMS_JSON_MAX = 100_000  # a bound on memory, far above any real label space
-
-
-def window_key(window_start_us: int, dims: tuple) -> str:
-    """`metrics.window_id(window_start_us, dims)`, with the dims' JSON cached."""
-    tail = _DIMS_JSON.get(dims)
-    if tail is None:
-        if len(_DIMS_JSON) >= _DIMS_JSON_MAX:
-            _DIMS_JSON.clear()
-        tail = _DIMS_JSON[dims] = orjson.dumps(dims)[1:]
-    return hashlib.blake2b(b"[%d,%b" % (window_start_us, tail), digest_size=16).hexdigest()
 
 
 def window_message(start: int, dims: tuple, agg: WindowAggregate,
                    source_partition: int) -> tuple[bytes, bytes]:
     """(key, value) of one closed cell. Each input partition emits its own partial cell;
     `source_partition` lets the ClickHouse sink add partials up and replace re-emitted ones."""
-    wid = window_key(start, dims)
+    wid = window_id(start, dims)
     fr_sketch, fr_sum = agg._fr_sketch, agg.first_response_sum_us
     res_sketch, res_sum = agg._res_sketch, agg.resolution_sum_us
-    sla = agg.sla
-    if sla:
-        by_metric: dict[str, dict[str, int]] = {}
-        for (metric, status), n in sorted(sla.items()):
-            inner = by_metric.get(metric)
-            if inner is None:
-                inner = by_metric[metric] = {}
-            inner[status] = n
-    else:
-        by_metric = {}
     body = _WindowJson(
         wid, format_us(start), 60, source_partition,
         dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6],
@@ -95,7 +67,7 @@ def window_message(start: int, dims: tuple, agg: WindowAggregate,
         agg.resolved, agg.reopened,
         _EMPTY_SUMMARY if fr_sketch is None and not fr_sum else _sketch_summary(fr_sketch, fr_sum, True),
         _EMPTY_SUMMARY if res_sketch is None and not res_sum else _sketch_summary(res_sketch, res_sum, True),
-        by_metric,
+        sla_by_metric(agg.sla),
         _EMPTY_CSAT if not agg.csat_count else {"count": agg.csat_count, "sum": agg.csat_sum,
                                                 "hist": list(agg.csat_hist)},
         agg.late_events,

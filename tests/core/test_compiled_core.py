@@ -110,7 +110,7 @@ def test_a_failed_build_reports_why_and_leaves_the_source_in_charge(tmp_path, mo
     monkeypatch.setenv("LDSHARED", "false")
     failed = core_build.build(tmp_path / "streams" / "core")
     assert [line.split(":")[0] for line in failed] == list(core_build.MODULES)
-    assert core_build.built("engine", tmp_path / "streams" / "core") == []
+    assert core.built_files("engine", tmp_path / "streams" / "core") == []
     assert core.built_module("engine", tmp_path / "streams" / "core") is None
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from streams.core.metrics import DIM_NAMES, WINDOW_US, MetricWindows, WindowAggregate, window_id
 from streams.core.policy import load_policies
 from streams.core.timeutil import US, format_us
-from streams.core.window_json import _DIMS_JSON, window_key, window_message
+from streams.core.window_json import window_message
 from streams.generator import GeneratorConfig, generate
 from streams.processor import PartitionProcessor
 from tests.core.test_metrics import rec
@@ -82,13 +82,16 @@ def test_any_cell_encodes_as_its_definition(dims, minute, outcomes, ratings, lat
     check(start, dims, agg, part)
 
 
-def test_window_key_is_window_id_with_the_dims_cache_bounded(monkeypatch):
-    import streams.core.window_json as wj
+def test_window_id_is_the_hash_of_its_json_key_with_the_dims_cache_bounded(monkeypatch):
+    import hashlib
 
-    monkeypatch.setattr(wj, "_DIMS_JSON_MAX", 3)
-    _DIMS_JSON.clear()
+    import streams.core.metrics as metrics
+
+    monkeypatch.setattr(metrics, "_DIMS_JSON_MAX", 3)
+    metrics._DIMS_JSON.clear()
     for i in range(10):
         dims = ("ticket", f'q"{i}', None, "é", "", None, str(i))
         for start in (0, -WINDOW_US, 17 * WINDOW_US):
-            assert window_key(start, dims) == window_id(start, dims)
-        assert len(_DIMS_JSON) <= 3
+            key = orjson.dumps([start, *dims])
+            assert window_id(start, dims) == hashlib.blake2b(key, digest_size=16).hexdigest()
+        assert len(metrics._DIMS_JSON) <= 3
